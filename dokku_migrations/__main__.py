@@ -1,0 +1,76 @@
+"""Entry point of every shim: `python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...`.
+
+Maps every failure to one Dokku-style ` !     ` line and an exit code; a traceback is shown
+only with DOKKU_TRACE set. Heavy imports happen after dispatch, so `install` (system Python,
+no dependencies yet) and help stay cheap.
+"""
+
+import os
+import signal
+import sys
+from typing import List
+
+from .errors import Interrupted, UserError
+from .output import warn
+
+
+def interrupt_on_signals() -> None:
+    """Turns SIGINT/SIGTERM/SIGHUP into an exception once; a second signal cannot cut cleanup short."""
+    def handler(number: int, frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signal.Signals(number).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def dispatch(argv: List[str]) -> None:
+    if not argv:
+        raise UserError("Usage: python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...")
+    kind, rest = argv[0], argv[1:]
+    if kind == "install":
+        from .install import install
+        install(os.environ)
+        return
+    interrupt_on_signals()
+    if kind == "try":
+        from .tryout import main as try_main
+        try_main(rest, os.environ)
+        return
+    from .migrate import Context
+    if kind == "trigger" and rest:
+        from .triggers import TRIGGERS
+        if rest[0] not in TRIGGERS:
+            raise UserError(f"Unknown trigger {rest[0]}")
+        TRIGGERS[rest[0]](Context.from_environ(os.environ), rest[1:], os.environ)
+        return
+    if kind == "command" and rest:
+        from .commands import COMMANDS
+        if rest[0] not in COMMANDS:
+            raise UserError(f"Unknown command {rest[0]}: see 'dokku migrations:help'",
+                            int(os.environ.get("DOKKU_NOT_IMPLEMENTED_EXIT", "10")))
+        COMMANDS[rest[0]](Context.from_environ(os.environ), rest, os.environ)
+        return
+    raise UserError(f"Unknown entry point '{kind}'")
+
+
+def main(argv: List[str]) -> int:
+    try:
+        dispatch(argv)
+    except UserError as error:
+        warn(error.message)
+        return error.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as error:  # the last line of defence: one readable line, never a traceback
+        if os.environ.get("DOKKU_TRACE"):
+            raise
+        warn(f"dokku-migrations hit an unexpected error: {type(error).__name__}: {error} "
+             "(rerun with DOKKU_TRACE=1 for details)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

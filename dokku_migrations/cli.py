@@ -1,0 +1,88 @@
+"""Parsing of `dokku migrations:*` argv into plain requests: pure, no I/O, one error line on bad input."""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .errors import UserError
+
+SUMMARY = "Run database migrations from the incoming image before each deploy"
+
+USAGE: List[Tuple[str, str]] = [
+    ("migrations:help", "Show this help"),
+    ("migrations:run <app> [--image IMAGE] [--dry-run]", "Run migrations now (default: the deployed image)"),
+    ("migrations:set [--global|<app>] <key> [<value>...]", "Set a setting; no value unsets it"),
+    ("migrations:report [<app>|--global] [--format stdout|json] [--migrations-<key>]", "Show settings and state"),
+    ("migrations:history <app> [--limit N] [--format json]", "List past runs, newest first"),
+    ("migrations:logs <app> [<run-id>]", "Show the output of a run (default: the latest)"),
+]
+
+
+def help_text() -> str:
+    lines = ["Usage: dokku migrations[:COMMAND]", "", SUMMARY + ".", "", "Additional commands:"]
+    width = max(len(usage) for usage, _ in USAGE)
+    lines += [f"    {usage.ljust(width)}  {text}" for usage, text in USAGE]
+    lines += ["", "Settings (app value, else global value, else default):"]
+    from .settings import KEYS
+    lines += [f"    {key.name.ljust(8)}  {key.help}" for key in KEYS.values()]
+    return "\n".join(lines)
+
+
+@dataclass
+class Parsed:
+    """A command with its positional words and flags (flags without a value map to "")."""
+
+    name: str
+    words: List[str] = field(default_factory=list)
+    flags: Dict[str, str] = field(default_factory=dict)
+
+
+def split(argv: Sequence[str], valued: Sequence[str], bare: Sequence[str], prefix_bare: str = "") -> Parsed:
+    """Splits argv[1:] into words and known flags; an unknown flag is an error, not a word."""
+    parsed = Parsed(argv[0] if argv else "")
+    items = list(argv[1:])
+    while items:
+        item = items.pop(0)
+        if item == "--":
+            parsed.words += items
+            break
+        name, has_value, value = item.partition("=")
+        if name in valued:
+            if not has_value:
+                if not items:
+                    raise UserError(f"{name} needs a value")
+                value = items.pop(0)
+            parsed.flags[name] = value
+        elif item in bare or (prefix_bare and item.startswith(prefix_bare)):
+            parsed.flags[item] = ""
+        elif item.startswith("--") and len(item) > 2:
+            raise UserError(f"Unknown option {item} for {parsed.name}: see 'dokku migrations:help'")
+        else:
+            parsed.words.append(item)
+    return parsed
+
+
+def app_from(parsed: Parsed, env_app: Optional[str]) -> str:
+    """The app: first word, or Dokku's `--app` (given to plugins as DOKKU_APP_NAME)."""
+    if parsed.words:
+        return parsed.words.pop(0)
+    if env_app:
+        return env_app
+    raise UserError(f"Please specify an app to run the command on: dokku {parsed.name} <app>")
+
+
+def positive_int(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{name} must be a whole number from 1, not '{value}'")
+    return int(value)
+
+
+def output_format(parsed: Parsed, allowed: Sequence[str]) -> str:
+    value = parsed.flags.get("--format", allowed[0])
+    if value not in allowed:
+        raise UserError(f"Invalid --format '{value}': use {' or '.join(allowed)}")
+    return value
+
+
+def no_extra(parsed: Parsed) -> None:
+    if parsed.words:
+        raise UserError(f"Unexpected argument '{parsed.words[0]}' for {parsed.name}: see 'dokku migrations:help'")

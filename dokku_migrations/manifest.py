@@ -1,0 +1,138 @@
+"""Detection rules: which manifest file in the image names the migration command, and how.
+
+A rule is `file:jsonpath=>command`, e.g. `package.json:$.scripts.migrate=>npm run migrate`:
+when `file` exists in the image and `jsonpath` finds a non-empty string in it, `command` runs.
+Everything here is pure: the caller reads the files out of the image and passes their bytes.
+"""
+
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+from jsonpath_ng import parse as parse_jsonpath
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+
+from .errors import UserError
+
+DEFAULT_RULES = ("package.json:$.scripts.migrate=>npm run migrate",)
+DEFAULT_WORKDIR = "/app"
+MAX_NESTING = 200
+
+
+@dataclass(frozen=True)
+class Rule:
+    file: str
+    jsonpath: str
+    command: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.jsonpath}=>{self.command}"
+
+
+@dataclass(frozen=True)
+class Detection:
+    rule: Rule
+    path: str
+    command: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.path} {self.rule.jsonpath}"
+
+
+def parse_rule(text: str) -> Rule:
+    """Validates a rule at `migrations:set` time so a bad one never reaches a deploy."""
+    example = "package.json:$.scripts.migrate=>npm run migrate"
+    if "\n" in text or "\0" in text or "\r" in text:
+        raise UserError("A detect rule must be one line")
+    if "=>" not in text or ":" not in text.split("=>", 1)[0]:
+        raise UserError(f"Invalid detect rule '{text}': write it as file:jsonpath=>command, e.g. '{example}'")
+    left, command = text.split("=>", 1)
+    file, jsonpath = left.split(":", 1)
+    file, jsonpath, command = file.strip(), jsonpath.strip(), command.strip()
+    if not file or ".." in file.split("/") or file.endswith("/"):
+        raise UserError(f"Invalid detect rule '{text}': '{file}' is not a file path inside the image")
+    if not command:
+        raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty")
+    try:
+        parse_jsonpath(jsonpath)
+    except (JsonPathLexerError, JsonPathParserError, Exception) as error:
+        raise UserError(f"Invalid detect rule '{text}': '{jsonpath}' is not a JSONPath ({error})")
+    return Rule(file, jsonpath, command)
+
+
+def candidate_paths(rule: Rule, workdir: str) -> List[str]:
+    """Where the rule's file may be: absolute as given, else under the image's WorkingDir, then /app."""
+    if rule.file.startswith("/"):
+        return [posixpath.normpath(rule.file)]
+    dirs = [d for d in (workdir, DEFAULT_WORKDIR) if d and d.startswith("/")]
+    paths: List[str] = []
+    for directory in dirs:
+        path = posixpath.normpath(posixpath.join(directory, rule.file))
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def load_json(path: str, data: bytes) -> object:
+    """Parses a manifest; a broken one stops the deploy rather than silently skipping migrations."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} in the image is not valid UTF-8: fix it, or set the command with "
+                        "'dokku migrations:set <app> command ...'")
+    if nesting_depth(text) > MAX_NESTING:
+        raise UserError(f"{path} in the image is nested more than {MAX_NESTING} levels deep: refusing to read it")
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or set the command with "
+                        "'dokku migrations:set <app> command ...'")
+
+
+def nesting_depth(text: str) -> int:
+    """Upper bound of bracket nesting, counted without parsing (strings may inflate it, never hide it)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def find_value(rule: Rule, path: str, document: object) -> Optional[str]:
+    """The string the rule's JSONPath points at; None when absent or empty; error when not a string."""
+    matches = parse_jsonpath(rule.jsonpath).find(document)
+    if not matches:
+        return None
+    value = matches[0].value
+    if not isinstance(value, str):
+        kind = type(value).__name__ if value is not None else "null"
+        kind = {"dict": "an object", "list": "a list", "int": "a number", "float": "a number",
+                "bool": "a boolean"}.get(kind, kind)
+        raise UserError(f"{rule.jsonpath} in {path} must be a string, but it is {kind}")
+    return value if value.strip() else None
+
+
+def detect(rules: Sequence[Rule], workdir: str,
+           read_files: Callable[[List[str]], Dict[str, Optional[bytes]]]) -> Optional[Detection]:
+    """The first rule whose file exists and whose JSONPath finds a command; None when none does."""
+    wanted: List[str] = []
+    for rule in rules:
+        wanted += [p for p in candidate_paths(rule, workdir) if p not in wanted]
+    files = read_files(wanted) if wanted else {}
+    documents: Dict[str, object] = {}
+    for rule in rules:
+        for path in candidate_paths(rule, workdir):
+            data = files.get(path)
+            if data is None:
+                continue
+            if path not in documents:
+                documents[path] = load_json(path, data)
+            if find_value(rule, path, documents[path]) is not None:
+                return Detection(rule=rule, path=path, command=rule.command)
+            break
+    return None

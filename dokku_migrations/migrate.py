@@ -1,0 +1,167 @@
+"""The one path every run takes, from a deploy trigger or `migrations:run`:
+settings → plan → lock → container → history, with one message per outcome."""
+
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import Dict, List
+
+from . import history as records
+from . import output
+from .docker import Docker, ImageInfo
+from .dokku import Dokku
+from .errors import Interrupted, UserError
+from .history import History, Run
+from .lock import run_lock
+from .manifest import detect
+from .plan import (PHASE, RUN, SKIP, container_args, decide, image_kind, move_env_values,
+                   source_type)
+from .runner import run_container
+from .settings import Resolved, SettingsStore
+
+
+@dataclass(frozen=True)
+class Context:
+    dokku: Dokku
+    docker: Docker
+    settings: SettingsStore
+    history: History
+
+    @classmethod
+    def from_environ(cls, env) -> "Context":
+        dokku = Dokku.from_environ(env)
+        return cls(
+            dokku=dokku,
+            docker=Docker(dokku.docker_bin),
+            settings=SettingsStore(dokku.lib_root / "config" / "migrations"),
+            history=History(dokku.lib_root / "data" / "migrations"),
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    app: str
+    image: str
+    trigger: str
+    dry_run: bool = False
+
+
+def execute(ctx: Context, request: Request) -> None:
+    """Runs (or previews) the migrations for one image; raises UserError when the deploy must stop."""
+    app = request.app
+    settings = ctx.settings.resolved(app)
+    if request.dry_run:
+        preview(ctx, request, settings)
+        return
+    with run_lock(ctx.history.root / app / ".lock", app):
+        run = ctx.history.start(app, request.trigger)
+        run.image = request.image
+        try:
+            _execute(ctx, request, run, settings)
+        except Interrupted as error:
+            ctx.history.finish(run, records.INTERRUPTED, settings.keep, message=error.message)
+            raise
+        except UserError as error:
+            if not run.finished:
+                ctx.history.finish(run, records.ERROR, settings.keep, message=error.message)
+            raise
+
+
+def inspect(ctx: Context, image: str) -> ImageInfo:
+    info = ctx.docker.inspect_image(image)
+    if info is None:
+        raise UserError(f"Image {image} does not exist on this host")
+    return info
+
+
+@dataclass(frozen=True)
+class Container:
+    """What `docker container create` gets: argv without values, and the client env holding them."""
+
+    args: List[str]
+    env: Dict[str, str]
+    config_keys: List[str]
+
+
+def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
+            run_id: int) -> Container:
+    app = request.app
+    config = ctx.dokku.config_values(app)
+    kind = image_kind(image, config.get("DOKKU_APP_USER") or "herokuishuser")
+    deploy_args, argv_values = move_env_values(
+        ctx.dokku.deploy_args(app, image_tag(request.image), source_type(kind)))
+    args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
+                          deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
+                          memory=settings.get("memory"), cpus=settings.get("cpus"))
+    env = dict(os.environ)
+    env.update(argv_values)
+    env.update(config)
+    return Container(args=args, env=env, config_keys=sorted(config))
+
+
+def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved):
+    return lambda: detect(settings.rules, image.workdir, lambda paths: ctx.docker.read_file(request.image, paths))
+
+
+def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> None:
+    app = request.app
+    if not settings.enabled:
+        output.info1(f"Migrations are disabled for {app}: deploying without running them")
+        output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
+        ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
+        return
+    image = inspect(ctx, request.image)
+    run.image_id = image.id
+    plan = decide(settings, detector(ctx, request, image, settings))
+    if plan.action == SKIP:
+        output.info1(f"No migrations to run for {app}: {plan.reason}")
+        ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
+        return
+    run.command, run.source = plan.command, plan.source
+    ctx.history.save(run)
+    container = prepare(ctx, request, image, plan.command, settings, run.id)
+
+    output.info1(f"Running migrations for {app}: {plan.command}")
+    output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
+    with ctx.history.open_log(run) as log:
+        stream = output.IndentedStream(sys.stdout.buffer, log)
+        result = run_container(ctx.docker, container.args, container.env, stream, settings.timeout,
+                               lambda cid: ctx.dokku.post_container_create(app, cid, PHASE))
+
+    if result.timed_out:
+        message = (f"Migrations for {app} timed out after {settings.timeout}s and were stopped; "
+                   f"give them longer with 'dokku migrations:set {app} timeout {settings.timeout * 2}'")
+        ctx.history.finish(run, records.TIMED_OUT, settings.keep, message=message)
+        raise UserError(message)
+    if result.exit_code != 0:
+        message = (f"Migration command '{plan.command}' failed with exit code {result.exit_code}: "
+                   f"see the output above, or 'dokku migrations:logs {app} {run.id}'")
+        ctx.history.finish(run, records.FAILED, settings.keep, exit_code=result.exit_code, message=message)
+        raise UserError(message)
+    ctx.history.finish(run, records.SUCCEEDED, settings.keep, exit_code=0)
+    output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
+
+
+def preview(ctx: Context, request: Request, settings: Resolved) -> None:
+    """--dry-run: says exactly what a run would do (keys, never values) and runs nothing."""
+    app = request.app
+    image = inspect(ctx, request.image)
+    plan = decide(settings, detector(ctx, request, image, settings))
+    output.info2(f"{app} migrations dry run: nothing will be run or changed")
+    output.verbose(f"Image:    {request.image} ({image.id})")
+    if plan.action != RUN:
+        output.verbose(f"Action:   skip, {plan.reason}")
+        return
+    container = prepare(ctx, request, image, plan.command, settings, 0)
+    output.verbose(f"Command:  {plan.command}")
+    output.verbose(f"Source:   {plan.source}")
+    output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
+    output.verbose(f"Config:   {', '.join(container.config_keys) or '(none)'}")
+    output.verbose(f"Docker:   docker container create {shlex.join(container.args)}")
+
+
+def image_tag(image: str) -> str:
+    """The tag part of `repo:tag` (Dokku's IMAGE_TAG), `latest` when none is given."""
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"

@@ -1,0 +1,129 @@
+"""Pure decisions: whether to run, what to run, and the exact `docker container create` argv.
+
+Nothing here touches Docker or Dokku, so every rule is unit-tested without either.
+"""
+
+import shlex
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .docker import ImageInfo
+from .errors import UserError
+from .manifest import Detection
+from .settings import Resolved
+
+RUN = "run"
+SKIP = "skip"
+DISABLED = "disabled"
+
+HEROKUISH = "herokuish"
+PACK = "pack"
+DOCKERFILE = "dockerfile"
+
+RUN_LABEL = "com.dokku.migrations.run"
+PHASE = "predeploy"
+TASK_SHELL = "/bin/sh"
+HEROKUISH_SHELL = "/bin/bash"
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str
+    command: str = ""
+    source: str = ""
+    reason: str = ""
+
+
+def decide(settings: Resolved, detect: Callable[[], Optional[Detection]]) -> Plan:
+    """Disabled beats everything; a `command` setting beats detection; no detection means skip."""
+    if not settings.enabled:
+        return Plan(DISABLED, reason="migrations are disabled (enabled=false)")
+    if settings.get("command"):
+        return Plan(RUN, command=settings.get("command"), source=f"{settings.values['command'][1]} setting 'command'")
+    detection = detect()
+    if detection is None:
+        tried = ", ".join(f"{rule.jsonpath} in {rule.file}" for rule in settings.rules)
+        return Plan(SKIP, reason=f"no migration command found (looked for {tried})")
+    return Plan(RUN, command=detection.command, source=detection.source)
+
+
+def image_kind(image: ImageInfo, app_user: str = "herokuishuser") -> str:
+    """How the image was built, by Dokku's own tests (common.IsImageCnbBased / IsImageHerokuishBased)."""
+    if image.labels.get("io.buildpacks.stack.id"):
+        return PACK
+    if f"USER={app_user}" in image.env:
+        return HEROKUISH
+    return DOCKERFILE
+
+
+def source_type(kind: str) -> str:
+    """IMAGE_SOURCE_TYPE as app-json computes it for docker-args-process-deploy (CNB counts as herokuish)."""
+    return DOCKERFILE if kind == DOCKERFILE else HEROKUISH
+
+
+def task_command(image: ImageInfo, kind: str, command: str) -> List[str]:
+    """The argv (and entrypoint override) that start `command` the way app-json starts a task.
+
+    - Dockerfile image with an ENTRYPOINT other than tini: the command's words go to that entrypoint;
+    - buildpack (herokuish) image: bash with HOME=/app and /app/.profile.d sourced (node/npm on PATH);
+    - Cloud Native Buildpacks: the lifecycle launcher runs the shell;
+    - otherwise `/bin/sh -c` (POSIX sh is in slim and alpine images alike; bash is not).
+    The script ends with the command itself, so its exit code is the container's.
+    """
+    if kind == DOCKERFILE and image.entrypoint and not is_tini(image.entrypoint):
+        try:
+            return shlex.split(command)
+        except ValueError as error:
+            raise UserError(f"Cannot split the command '{command}' into words for the image's ENTRYPOINT ({error})")
+    if kind == HEROKUISH:
+        return [HEROKUISH_SHELL, "-c", "set -e; if [ -d /app ]; then export HOME=/app; cd \"$HOME\"; fi; "
+                "for file in /app/.profile.d/*; do [ -f \"$file\" ] && . \"$file\"; done; " + command]
+    if kind == PACK:
+        return ["--entrypoint=/cnb/lifecycle/launcher", HEROKUISH_SHELL, "-c", "set -e; " + command]
+    return [TASK_SHELL, "-c", command]
+
+
+def is_tini(entrypoint: List[str]) -> bool:
+    return entrypoint[0] in ("/tini", "/bin/tini", "/usr/bin/tini", "/usr/local/bin/tini")
+
+
+def move_env_values(args: List[str]) -> Tuple[List[str], Dict[str, str]]:
+    """Rewrites `--env=KEY=value` / `-e KEY=value` into `--env=KEY` and returns the values.
+
+    Dokku's config plugin gives keys only, but a docker option or an older Dokku may put a value
+    on argv, where any local user could read it in /proc/*/cmdline. The value moves to the docker
+    client's environment instead; the container receives exactly the same variable.
+    """
+    kept: List[str] = []
+    values: Dict[str, str] = {}
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if arg in ("-e", "--env") and items:
+            arg = "--env=" + items.pop(0)
+        elif arg.startswith("-e") and not arg.startswith("--"):
+            arg = "--env=" + arg[2:]
+        if arg.startswith("--env="):
+            key, has_value, value = arg[len("--env="):].partition("=")
+            if has_value:
+                values[key] = value
+            kept.append("--env=" + key)
+        else:
+            kept.append(arg)
+    return kept, values
+
+
+def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, command: str, deploy_args: List[str],
+                   global_run_args: List[str], memory: str, cpus: str) -> List[str]:
+    """The complete argv after `docker container create`; config values never appear in it."""
+    args = list(deploy_args) + list(global_run_args)
+    args += [f"--label=com.dokku.app-name={app}", f"--label=dokku_phase_script={PHASE}",
+             f"--label={RUN_LABEL}={run_id}"]
+    if memory:
+        args.append(f"--memory={memory}")
+    if cpus:
+        args.append(f"--cpus={cpus}")
+    argv = task_command(image, kind, command)
+    if argv and argv[0].startswith("--entrypoint="):
+        args.append(argv.pop(0))
+    return args + [image.ref] + argv

@@ -1,0 +1,185 @@
+"""Per-app and global settings: parsing and validation are pure; storage is one file per key.
+
+Layout follows Dokku's plugin properties: $DOKKU_LIB_ROOT/config/migrations/<app>/<key>, with
+`--global` as the app name for global values. A value is validated before anything is written,
+and written atomically, so a bad `set` changes nothing.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .errors import UserError
+from .manifest import DEFAULT_RULES, Rule, parse_rule
+
+GLOBAL = "--global"
+SIZE = re.compile(r"^[1-9][0-9]*[bkmg]?$", re.IGNORECASE)
+CPUS = re.compile(r"^(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?)$")
+
+
+def parse_bool(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise UserError(f"'{value}' is not a boolean: use true or false")
+    return lowered
+
+
+def parse_seconds(value: str) -> str:
+    if not value.isdigit() or len(value) > 9:
+        raise UserError(f"'{value}' is not a number of seconds: use a whole number, 0 for no timeout")
+    return str(int(value))
+
+
+def parse_keep(value: str) -> str:
+    if not value.isdigit() or not 1 <= int(value) <= 100000:
+        raise UserError(f"'{value}' is not a number of runs to keep: use a whole number from 1")
+    return str(int(value))
+
+
+def parse_command(value: str) -> str:
+    if not value.strip():
+        raise UserError("The command is empty: give a command, or omit the value to unset it")
+    if any(char in value for char in "\0\n\r"):
+        raise UserError("The command must be one line")
+    return value.strip()
+
+
+def parse_memory(value: str) -> str:
+    if not SIZE.match(value):
+        raise UserError(f"'{value}' is not a memory size: use a number with b, k, m or g, e.g. 512m")
+    return value.lower()
+
+
+def parse_cpus(value: str) -> str:
+    if not CPUS.match(value):
+        raise UserError(f"'{value}' is not a number of CPUs: use a positive number, e.g. 0.5 or 2")
+    return value
+
+
+def parse_rules(value: str) -> str:
+    """Rules are stored one per line; each is checked as `set` receives it."""
+    rules = [line for line in value.split("\n") if line.strip()]
+    if not rules:
+        raise UserError("No detect rule given: use file:jsonpath=>command")
+    return "\n".join(str(parse_rule(rule)) for rule in rules)
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    default: str
+    parse: Callable[[str], str]
+    help: str
+
+
+KEYS: Dict[str, Key] = {key.name: key for key in (
+    Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
+    Key("command", "", parse_command, "command to run instead of the detected one"),
+    Key("timeout", "1800", parse_seconds, "seconds before the migration is killed (0: none)"),
+    Key("detect", "\n".join(DEFAULT_RULES), parse_rules, "detection rules, file:jsonpath=>command, tried in order"),
+    Key("keep", "20", parse_keep, "runs kept in history per app"),
+    Key("memory", "", parse_memory, "memory limit of the migration container, e.g. 512m"),
+    Key("cpus", "", parse_cpus, "CPU limit of the migration container, e.g. 1.5"),
+)}
+
+
+def key_named(name: str) -> Key:
+    if name not in KEYS:
+        raise UserError(f"Unknown setting '{name}': use one of {', '.join(KEYS)}")
+    return KEYS[name]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Effective values for one app, each with where it came from (app, global, default)."""
+
+    values: Dict[str, Tuple[str, str]]
+
+    def get(self, name: str) -> str:
+        return self.values[name][0]
+
+    @property
+    def enabled(self) -> bool:
+        return self.get("enabled") == "true"
+
+    @property
+    def timeout(self) -> int:
+        return int(self.get("timeout"))
+
+    @property
+    def keep(self) -> int:
+        return int(self.get("keep"))
+
+    @property
+    def rules(self) -> List[Rule]:
+        return [parse_rule(line) for line in self.get("detect").split("\n") if line.strip()]
+
+
+def resolve(app_values: Dict[str, str], global_values: Dict[str, str]) -> Resolved:
+    values: Dict[str, Tuple[str, str]] = {}
+    for name, key in KEYS.items():
+        if name in app_values:
+            values[name] = (app_values[name], "app")
+        elif name in global_values:
+            values[name] = (global_values[name], "global")
+        else:
+            values[name] = (key.default, "default")
+    return Resolved(values)
+
+
+class SettingsStore:
+    """Files under $DOKKU_LIB_ROOT/config/migrations; readable and writable by the dokku user only."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, scope: str) -> Path:
+        return self.root / scope
+
+    def read(self, scope: str) -> Dict[str, str]:
+        values: Dict[str, str] = {}
+        directory = self._dir(scope)
+        for name in KEYS:
+            path = directory / name
+            try:
+                values[name] = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise UserError(f"Could not read setting {name} ({error.strerror}): check {path}")
+        return values
+
+    def resolved(self, app: str) -> Resolved:
+        return resolve(self.read(app), self.read(GLOBAL))
+
+    def set(self, scope: str, name: str, value: Optional[str]) -> Optional[str]:
+        """Validates, then writes atomically (or removes the key when value is None)."""
+        key = key_named(name)
+        path = self._dir(scope) / name
+        if value is None:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            return None
+        parsed = key.parse(value)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(parsed)
+            os.replace(temp, path)
+        except OSError as error:
+            raise UserError(f"Could not save setting {name} ({error.strerror}): nothing was changed")
+        return parsed
+
+    def copy(self, old: str, new: str) -> None:
+        if self._dir(old).is_dir():
+            shutil.copytree(self._dir(old), self._dir(new), dirs_exist_ok=True)
+
+    def delete(self, app: str) -> None:
+        shutil.rmtree(self._dir(app), ignore_errors=True)

@@ -1,0 +1,56 @@
+"""Dokku triggers: the deploy hooks, and the app lifecycle (rename, clone, delete)."""
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from .dokku import check_app_name
+from .errors import UserError
+from .migrate import Context, Request, execute
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+
+
+def legacy_hook_enabled() -> bool:
+    """`install` links `pre-deploy` only on Dokku older than 0.34.4; then that hook does the work."""
+    return (PLUGIN_DIR / "pre-deploy").exists()
+
+
+def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
+    if legacy_hook_enabled():
+        return
+    execute(ctx, Request(app=check_app_name(app), image=image, trigger="pre-release-builder"))
+
+
+def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    app, image_tag = expect(args, 2, "APP IMAGE_TAG")
+    app = check_app_name(app)
+    execute(ctx, Request(app=app, image=f"{ctx.dokku.image_repo(app)}:{image_tag}", trigger="pre-deploy"))
+
+
+def post_delete(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    app = check_app_name(expect(args, 1, "APP")[0])
+    ctx.settings.delete(app)
+    ctx.history.delete(app)
+
+
+def copy_setup(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """rename: copy now, Dokku's post-delete of the old name removes the old copy; clone: copy."""
+    old, new = (check_app_name(name) for name in expect(args, 2, "OLD_APP NEW_APP"))
+    ctx.settings.copy(old, new)
+    ctx.history.copy(old, new)
+
+
+def expect(args: Sequence[str], count: int, names: str) -> Sequence[str]:
+    if len(args) < count:
+        raise UserError(f"Expected trigger arguments {names}, got {len(args)}")
+    return args[:count]
+
+
+TRIGGERS = {
+    "pre-release-builder": pre_release_builder,
+    "pre-deploy": pre_deploy,
+    "post-delete": post_delete,
+    "post-app-rename-setup": copy_setup,
+    "post-app-clone-setup": copy_setup,
+}

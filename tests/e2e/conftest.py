@@ -1,0 +1,73 @@
+"""End-to-end fixtures: a Dokku host (stand-in + real Docker), real app images, real PostgreSQL."""
+
+import os
+import secrets
+from pathlib import Path
+
+import pytest
+
+from .apps import Images
+from .host import Host, docker, leftover_migration_containers
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def docker_available() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("end-to-end tests run as root (they drop to the dokku user themselves): use 'sudo tests/run'")
+    docker("info")
+
+
+@pytest.fixture(scope="session")
+def images(docker_available) -> Images:
+    deps = os.environ.get("DM_NODE_DEPS")
+    if not deps or not Path(deps).is_dir():
+        pytest.fail("DM_NODE_DEPS is not set: run the suite through tests/run, which builds the images")
+    return Images(Path(deps))
+
+
+def make_host(version: str) -> Host:
+    host = Host(version)
+    result = host.install()
+    assert result.code == 0, f"install failed: {result.output}"
+    return host
+
+
+@pytest.fixture(scope="session")
+def host(docker_available):
+    """One current-Dokku host for the session; every test uses its own app and database."""
+    host = make_host("0.35.12")
+    yield host
+    host.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def no_migration_container_left_behind(request):
+    yield
+    if "e2e" in request.keywords:
+        leftover = leftover_migration_containers()
+        for cid in leftover:
+            docker("container", "rm", "-f", cid, check=False)
+        assert not leftover, f"migration containers were left behind: {leftover}"
+
+
+@pytest.fixture
+def app(host) -> str:
+    """A fresh app with its own linked PostgreSQL service, like `postgres:create` + `postgres:link`."""
+    name = f"app-{secrets.token_hex(3)}"
+    assert host.dokku("apps:create", name).code == 0
+    service = f"db-{name}"
+    result = host.dokku("postgres:create", service)
+    assert result.code == 0, result.output
+    result = host.dokku("postgres:link", service, name)
+    assert result.code == 0, result.output
+    return name
+
+
+def service_of(app: str) -> str:
+    return f"db-{app}"

@@ -1,0 +1,163 @@
+"""A Dokku host for end-to-end tests: the plugin installed the way `plugin:install` installs it,
+the `dokku`/`plugn` stand-in around it, and every plugin call made as the `dokku` user."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+REPO = Path(__file__).resolve().parent.parent.parent
+STANDIN = REPO / "tests" / "standin"
+PLUGIN_FILES_IGNORED = shutil.ignore_patterns(".git", ".venv", ".venv.new", "__pycache__", "tests", ".pytest_cache",
+                                              ".ruff_cache", "pre-deploy", "bench", "examples")
+RUN_LABEL = "com.dokku.migrations.run"
+GLOBAL_RUN_ARGS = "--label=org.label-schema.schema-version=1.0 --label=org.label-schema.vendor=dokku --label=dokku"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def docker(*args: str, check: bool = True, input: Optional[str] = None) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, input=input)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+class Host:
+    """Layout mirrors a real host: DOKKU_ROOT=home/dokku, DOKKU_LIB_ROOT=var/lib/dokku with plugins
+    under it; the plugin directory is root-owned, state belongs to the dokku user."""
+
+    def __init__(self, version: str = "0.35.12") -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="dm-e2e-"))
+        os.chmod(self.base, 0o755)
+        self.root = self.base / "home" / "dokku"
+        self.lib_root = self.base / "var" / "lib" / "dokku"
+        self.plugin_path = self.lib_root / "plugins"
+        self.available = self.plugin_path / "available"
+        self.enabled = self.plugin_path / "enabled"
+        self.core_available = self.lib_root / "core-plugins" / "available"
+        self.standin = self.base / "standin"
+        self.plugin_dir = self.available / "migrations"
+        for directory in (self.root, self.available, self.enabled, self.core_available,
+                          self.lib_root / "data" / "apps", self.lib_root / "config", self.lib_root / "services"):
+            directory.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(STANDIN, self.standin)
+        for plugin in sorted((self.standin / "plugins").iterdir()):
+            (self.core_available / plugin.name).symlink_to(plugin)
+            (self.enabled / plugin.name).symlink_to(self.core_available / plugin.name)
+        shutil.copytree(REPO, self.plugin_dir, ignore=PLUGIN_FILES_IGNORED, symlinks=True)
+        (self.enabled / "migrations").symlink_to(self.plugin_dir)
+        self.set_version(version)
+        subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),
+                        str(self.lib_root / "config"), str(self.lib_root / "services")], check=True)
+
+    def set_version(self, version: str) -> None:
+        (self.lib_root / "VERSION").write_text(version + "\n")
+
+    def env(self) -> Dict[str, str]:
+        return {
+            "PATH": f"{self.standin / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/home/dokku",
+            "USER": "dokku",
+            "LANG": "C.UTF-8",
+            "DOKKU_ROOT": str(self.root),
+            "DOKKU_LIB_ROOT": str(self.lib_root),
+            "PLUGIN_PATH": str(self.plugin_path),
+            "PLUGIN_AVAILABLE_PATH": str(self.available),
+            "PLUGIN_ENABLED_PATH": str(self.enabled),
+            "PLUGIN_CORE_AVAILABLE_PATH": str(self.core_available),
+            "DOKKU_NOT_IMPLEMENTED_EXIT": "10",
+            "DOKKU_GLOBAL_RUN_ARGS": GLOBAL_RUN_ARGS,
+            "DOCKER_BIN": "docker",
+        }
+
+    def install(self) -> Result:
+        """`install` runs as root, as `dokku plugin:install` runs it."""
+        return self._run([str(self.plugin_dir / "install")], as_dokku=False)
+
+    def dokku(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> Result:
+        return self._run(["dokku", *args], timeout=timeout, extra_env=env)
+
+    def trigger(self, name: str, *args: str) -> Result:
+        return self._run(["plugn", "trigger", name, *args])
+
+    def spawn(self, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+        """A `dokku` command in the background (for interrupts and concurrency)."""
+        return subprocess.Popen(self._argv(["dokku", *args]), env={**self.env(), **(env or {})},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def _argv(self, argv: List[str], as_dokku: bool = True) -> List[str]:
+        if not as_dokku:
+            return argv
+        return ["setpriv", "--reuid=dokku", "--regid=dokku", "--init-groups", "--", *argv]
+
+    def _run(self, argv: List[str], as_dokku: bool = True, timeout: float = 300,
+             extra_env: Optional[Dict[str, str]] = None) -> Result:
+        result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
+                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return Result(result.returncode, result.stdout, result.stderr)
+
+    # --- what the tests look at ---------------------------------------------------------------
+    def web_containers(self, app: str) -> List[dict]:
+        ids = docker("container", "ls", "-q", "--filter", f"label=com.dokku.app-name={app}",
+                     "--filter", "label=com.dokku.process-type=web").split()
+        return [json.loads(docker("container", "inspect", "--format", "{{json .}}", cid)) for cid in ids]
+
+    def history(self, app: str) -> List[dict]:
+        result = self.dokku("migrations:history", app, "--format", "json", "--limit", "1000")
+        assert result.code == 0, result.output
+        return json.loads(result.stdout)
+
+    def cleanup(self) -> None:
+        for cid in docker("container", "ls", "-aq", "--filter", f"label=dm-e2e={self.base.name}").split():
+            docker("container", "rm", "-f", cid, check=False)
+        apps = [p.name for p in self.root.iterdir() if p.is_dir()] if self.root.exists() else []
+        for app in apps:
+            for cid in docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}").split():
+                docker("container", "rm", "-f", cid, check=False)
+            docker("image", "rm", "-f", f"dokku/{app}:latest", check=False)
+        services = self.lib_root / "services" / "postgres"
+        for service in services.iterdir() if services.exists() else []:
+            docker("container", "rm", "-f", f"dokku.postgres.{service.name}", check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def http_get(container: dict, port: int = 5000, path: str = "/", timeout: float = 10) -> str:
+    """What a running app container answers, straight on its bridge address."""
+    import urllib.request
+    address = container["NetworkSettings"]["IPAddress"] or next(
+        iter(container["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def psql(service: str, sql: str, database: Optional[str] = None) -> str:
+    """Runs SQL in the service's own container (socket, trusted), as the test's eyes on the database."""
+    database = database or service.replace("-", "_").replace(".", "_")
+    return docker("container", "exec", f"dokku.postgres.{service}", "psql", "-U", "postgres", "-d", database,
+                  "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql)
+
+
+def leftover_migration_containers() -> List[str]:
+    return docker("container", "ls", "-aq", "--filter", f"label={RUN_LABEL}").split()

@@ -1,0 +1,133 @@
+"""Deploys through Dokku's release path: migrations run from the incoming image, before the switch."""
+
+import json
+
+from .apps import FAILING_MIGRATION, create_table, echo_env
+from .conftest import service_of
+from .host import docker, http_get, psql
+
+
+def test_migration_is_applied_before_the_new_container_starts(host, images, app):
+    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
+    applied_at = psql(service_of(app), "SELECT extract(epoch FROM run_on) FROM pgmigrations")
+    [container] = host.web_containers(app)
+    started = docker("container", "inspect", "--format", "{{.State.StartedAt}}", container["Id"])
+    started_epoch = float(docker("run", "--rm", "dm-base:bookworm", "date", "-d", started, "+%s.%N"))
+    assert float(applied_at) < started_epoch
+    assert "Running migrations for" in result.stdout and "npm run migrate" in result.stdout
+
+
+def test_migration_output_streams_indented_dokku_style(host, images, app):
+    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    migrating = [line for line in result.stdout.splitlines() if "Migrating files" in line or "MIGRATION" in line]
+    assert migrating and all(line.startswith("       ") for line in migrating)
+
+
+def test_a_v2_deploy_runs_the_migrations_of_the_incoming_image(host, images, app):
+    v1 = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+    v2 = images.node_app("shop", "v2", {"1700000000001_widgets.js": create_table("widgets"),
+                                        "1700000000002_gadgets.js": create_table("gadgets")})
+    assert host.dokku("git:from-image", app, v1).code == 0
+
+    result = host.dokku("git:from-image", app, v2)
+
+    assert result.code == 0, result.output
+    assert psql(service_of(app), "SELECT name FROM pgmigrations ORDER BY id") == (
+        "1700000000001_widgets\n1700000000002_gadgets")
+    [container] = host.web_containers(app)
+    assert http_get(container) == "v2"
+    latest = host.history(app)[0]
+    assert latest["status"] == "succeeded"
+    assert latest["image_id"] == docker("image", "inspect", "--format", "{{.Id}}", v2)
+
+
+def test_a_failing_migration_stops_the_deploy_and_the_old_container_keeps_serving(host, images, app):
+    v1 = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+    v2 = images.node_app("shop", "v2", {"1700000000001_widgets.js": create_table("widgets"),
+                                        "1700000000002_broken.js": FAILING_MIGRATION})
+    assert host.dokku("git:from-image", app, v1).code == 0
+    [before] = host.web_containers(app)
+
+    result = host.dokku("git:from-image", app, v2)
+
+    assert result.code != 0
+    assert " !     Migration command 'npm run migrate' failed with exit code 1" in result.stderr
+    [after] = host.web_containers(app)
+    assert after["Id"] == before["Id"]
+    assert http_get(after) == "v1"
+    assert psql(service_of(app), "SELECT name FROM pgmigrations") == "1700000000001_widgets"
+
+
+def test_an_app_without_a_migrate_script_deploys_without_migrations(host, images, app):
+    image = images.node_app("plain", "v1", {}, scripts={"start": "node server.js"})
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    assert "No migrations to run" in result.stdout
+    assert http_get(host.web_containers(app)[0]) == "v1"
+    assert host.history(app)[0]["status"] == "skipped"
+
+
+def test_an_app_without_package_json_deploys_without_migrations(host, images, app):
+    image = images.plain("nopkg", 'FROM dm-base:bookworm\nCMD ["sleep", "infinity"]\n')
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    assert "No migrations to run" in result.stdout
+    assert len(host.web_containers(app)) == 1
+
+
+def test_a_malformed_package_json_stops_the_deploy_naming_the_file(host, images, app):
+    image = images.node_app("broken", "v1", {}, package_json='{"scripts": {"migrate": "x",}')
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code != 0
+    assert " !     /app/package.json in the image is not valid JSON" in result.stderr
+    assert "Traceback" not in result.output
+    assert host.web_containers(app) == []
+
+
+def test_config_values_arrive_byte_exact(host, images, app):
+    values = {
+        "QUOTES": "it's \"quoted\" `tick`",
+        "SPACES": "  leading and trailing  ",
+        "DOLLAR": "$HOME ${PATH} $(id) \\n",
+        "EQUALS": "a=b==c",
+        "NEWLINES": "line one\nline two\r\n",
+        "UNICODE": "héllo wörld ✓ 日本",
+        "EMPTY": "",
+    }
+    image = images.node_app("echo", "v1", {"1700000000001_echo.js": echo_env(values)})
+    assert host.dokku("config:set", "--no-restart", app, *[f"{k}={v}" for k, v in values.items()]).code == 0
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    rows = dict(line.split("|") for line in psql(service_of(app), "SELECT key, value_hex FROM config_echo")
+                .splitlines())
+    assert {key: bytes.fromhex(rows.get(key, "")).decode() for key in values} == values
+
+
+def test_the_database_host_resolves_only_through_the_apps_link(host, images, app):
+    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+    assert host.dokku("git:from-image", app, image).code == 0
+    options = (host.root / app / "DOCKER_OPTIONS_DEPLOY").read_text()
+    url = json.loads(host.trigger("config-export", app, "false", "true", "json").stdout)["DATABASE_URL"]
+
+    assert f"dokku-postgres-{service_of(app)}" in url
+    assert f"--link dokku.postgres.{service_of(app)}:dokku-postgres-{service_of(app)}" in options
+    unlinked = docker("run", "--rm", "dm-base:bookworm", "getent", "hosts", f"dokku-postgres-{service_of(app)}",
+                      check=False)
+    assert unlinked == ""
