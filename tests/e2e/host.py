@@ -13,8 +13,15 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
-PLUGIN_FILES_IGNORED = shutil.ignore_patterns(".git", ".venv", ".venv.new", "__pycache__", "tests", ".pytest_cache",
-                                              ".ruff_cache", "pre-deploy", "bench", "examples")
+NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", "__pycache__", "tests", ".pytest_cache", ".ruff_cache", "bench",
+                    "examples", "pre-deploy"}
+
+
+def plugin_files_only(directory: str, names: List[str]) -> List[str]:
+    """What `git clone` would not bring: local environments, caches, the generated pre-deploy link."""
+    if Path(directory) == REPO:
+        return [name for name in names if name in NOT_PLUGIN_FILES]
+    return [name for name in names if name in ("__pycache__",)]
 RUN_LABEL = "com.dokku.migrations.run"
 GLOBAL_RUN_ARGS = "--label=org.label-schema.schema-version=1.0 --label=org.label-schema.vendor=dokku --label=dokku"
 
@@ -59,7 +66,7 @@ class Host:
         for plugin in sorted((self.standin / "plugins").iterdir()):
             (self.core_available / plugin.name).symlink_to(plugin)
             (self.enabled / plugin.name).symlink_to(self.core_available / plugin.name)
-        shutil.copytree(REPO, self.plugin_dir, ignore=PLUGIN_FILES_IGNORED, symlinks=True)
+        shutil.copytree(REPO, self.plugin_dir, ignore=plugin_files_only, symlinks=True)
         (self.enabled / "migrations").symlink_to(self.plugin_dir)
         self.set_version(version)
         subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),

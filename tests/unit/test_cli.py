@@ -1,0 +1,140 @@
+"""Parsing `dokku migrations:*` argv: words, known flags, and one readable error for anything else."""
+
+import pytest
+
+from dokku_migrations.cli import app_from, help_text, no_extra, output_format, positive_int, split
+from dokku_migrations.errors import UserError
+from dokku_migrations.settings import KEYS
+
+
+def test_the_command_name_words_and_flags_are_separated():
+    parsed = split(["migrations:run", "web", "--dry-run"], valued=["--image"], bare=["--dry-run"])
+    assert (parsed.name, parsed.words, parsed.flags) == ("migrations:run", ["web"], {"--dry-run": ""})
+
+
+def test_a_valued_flag_takes_its_value_after_an_equals_sign():
+    parsed = split(["migrations:run", "web", "--image=dokku/web:v2"], valued=["--image"], bare=[])
+    assert parsed.flags == {"--image": "dokku/web:v2"}
+
+
+def test_a_valued_flag_takes_the_next_word_as_its_value():
+    parsed = split(["migrations:run", "--image", "dokku/web:v2", "web"], valued=["--image"], bare=[])
+    assert (parsed.words, parsed.flags) == (["web"], {"--image": "dokku/web:v2"})
+
+
+def test_a_value_may_itself_contain_equals_signs():
+    parsed = split(["migrations:run", "--image=reg/x:tag=1"], valued=["--image"], bare=[])
+    assert parsed.flags == {"--image": "reg/x:tag=1"}
+
+
+def test_a_valued_flag_at_the_end_without_a_value_is_refused():
+    with pytest.raises(UserError) as error:
+        split(["migrations:history", "web", "--limit"], valued=["--limit"], bare=[])
+    assert error.value.message == "--limit needs a value"
+
+
+def test_an_unknown_flag_is_refused_naming_it_and_the_command():
+    with pytest.raises(UserError) as error:
+        split(["migrations:run", "web", "--force"], valued=["--image"], bare=["--dry-run"])
+    assert error.value.message == "Unknown option --force for migrations:run: see 'dokku migrations:help'"
+
+
+def test_an_unknown_flag_with_a_value_is_refused_too():
+    with pytest.raises(UserError, match="Unknown option --force=yes"):
+        split(["migrations:run", "web", "--force=yes"], valued=[], bare=[])
+
+
+def test_a_bare_flag_given_a_value_is_not_taken_as_that_flag():
+    with pytest.raises(UserError, match="Unknown option --dry-run=yes"):
+        split(["migrations:run", "web", "--dry-run=yes"], valued=[], bare=["--dry-run"])
+
+
+def test_flags_sharing_a_known_prefix_are_accepted_as_bare_flags():
+    parsed = split(["migrations:report", "web", "--migrations-computed-timeout"], valued=[], bare=[],
+                   prefix_bare="--migrations-")
+    assert parsed.flags == {"--migrations-computed-timeout": ""}
+
+
+def test_everything_after_a_double_dash_is_a_word():
+    parsed = split(["migrations:set", "web", "command", "--", "rake", "--trace"], valued=[], bare=[])
+    assert (parsed.words, parsed.flags) == (["web", "command", "rake", "--trace"], {})
+
+
+def test_a_lone_double_dash_word_is_not_a_flag():
+    assert split(["migrations:set", "--"], valued=[], bare=[]).words == []
+
+
+def test_an_empty_argv_parses_to_nothing():
+    parsed = split([], valued=[], bare=[])
+    assert (parsed.name, parsed.words, parsed.flags) == ("", [], {})
+
+
+def test_the_app_is_the_first_word():
+    parsed = split(["migrations:logs", "web", "3"], valued=[], bare=[])
+    assert (app_from(parsed, "other"), parsed.words) == ("web", ["3"])
+
+
+def test_the_app_comes_from_dokkus_app_flag_when_no_word_names_it():
+    assert app_from(split(["migrations:logs"], valued=[], bare=[]), "web") == "web"
+
+
+def test_a_command_without_an_app_is_refused_with_its_usage():
+    with pytest.raises(UserError) as error:
+        app_from(split(["migrations:logs"], valued=[], bare=[]), None)
+    assert error.value.message == "Please specify an app to run the command on: dokku migrations:logs <app>"
+
+
+def test_a_positive_int_accepts_a_whole_number_from_one():
+    assert positive_int("--limit", "15") == 15
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "ten", ""])
+def test_a_positive_int_refuses_anything_else_naming_the_option(value):
+    with pytest.raises(UserError) as error:
+        positive_int("--limit", value)
+    assert error.value.message == f"--limit must be a whole number from 1, not '{value}'"
+
+
+@pytest.mark.xfail(reason="BUG: cli.positive_int checks str.isdigit(), true for '²' which int() rejects: "
+                          "a ValueError escapes instead of a UserError", strict=True)
+def test_a_positive_int_refuses_non_ascii_digits_with_a_readable_error():
+    with pytest.raises(UserError):
+        positive_int("--limit", "²")
+
+
+def test_the_output_format_defaults_to_the_first_allowed():
+    assert output_format(split(["migrations:report"], valued=["--format"], bare=[]), ["stdout", "json"]) == "stdout"
+
+
+def test_an_allowed_output_format_is_taken():
+    parsed = split(["migrations:report", "--format", "json"], valued=["--format"], bare=[])
+    assert output_format(parsed, ["stdout", "json"]) == "json"
+
+
+def test_an_unknown_output_format_is_refused_listing_the_allowed_ones():
+    parsed = split(["migrations:report", "--format=yaml"], valued=["--format"], bare=[])
+    with pytest.raises(UserError) as error:
+        output_format(parsed, ["stdout", "json"])
+    assert error.value.message == "Invalid --format 'yaml': use stdout or json"
+
+
+def test_a_left_over_word_is_refused():
+    parsed = split(["migrations:run", "web", "extra"], valued=[], bare=[])
+    app_from(parsed, None)
+    with pytest.raises(UserError, match="Unexpected argument 'extra' for migrations:run"):
+        no_extra(parsed)
+
+
+def test_no_left_over_words_is_fine():
+    parsed = split(["migrations:run", "web"], valued=[], bare=[])
+    app_from(parsed, None)
+    no_extra(parsed)
+
+
+def test_the_help_lists_every_command_and_every_setting():
+    text = help_text()
+    for command in ("migrations:run", "migrations:set", "migrations:report", "migrations:history",
+                    "migrations:logs", "migrations:help"):
+        assert command in text
+    for name in KEYS:
+        assert f"    {name.ljust(8)}  " in text
