@@ -1,5 +1,6 @@
 """Parsing of `dokku migrations:*` argv into plain requests: pure, no I/O, one error line on bad input."""
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -71,7 +72,7 @@ def app_from(parsed: Parsed, env_app: Optional[str]) -> str:
 
 
 def positive_int(name: str, value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not re.fullmatch(r"[0-9]{1,9}", value) or int(value) < 1:
         raise UserError(f"{name} must be a whole number from 1, not '{value}'")
     return int(value)
 

@@ -131,7 +131,7 @@ def list_apps(ctx: Context) -> List[str]:
     root = ctx.dokku.root
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and APP_NAME.match(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and APP_NAME.fullmatch(p.name))
 
 
 def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:

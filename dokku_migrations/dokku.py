@@ -15,7 +15,7 @@ import sh
 
 from .errors import UserError
 
-APP_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
+APP_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
 
 # Flags app-json drops from the deploy args before it runs a task container: a one-off
 # container must not publish ports, restart, or be squeezed by the web process's limits.
@@ -28,7 +28,7 @@ FLAGS_WITHOUT_VALUE = {"--publish-all", "-P"}
 
 def check_app_name(app: str) -> str:
     """Refuses anything Dokku would not accept as an app name, before it reaches a path or argv."""
-    if not APP_NAME.match(app or ""):
+    if not APP_NAME.fullmatch(app or ""):
         shown = app.encode("unicode_escape").decode("ascii") if app else ""
         raise UserError(f"Invalid app name '{shown}': use lowercase letters, digits, '-' and '.'")
     return app

@@ -86,16 +86,29 @@ def load_json(path: str, data: bytes) -> object:
         raise UserError(f"{path} in the image is nested more than {MAX_NESTING} levels deep: refusing to read it")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UserError(f"{path} in the image is nested too deeply to read")
     except ValueError as error:
         raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or set the command with "
                         "'dokku migrations:set <app> command ...'")
 
 
 def nesting_depth(text: str) -> int:
-    """Upper bound of bracket nesting, counted without parsing (strings may inflate it, never hide it)."""
+    """Bracket nesting outside JSON strings, counted before parsing so a hostile file cannot
+    exhaust the parser's recursion."""
     depth = deepest = 0
+    in_string = escaped = False
     for char in text:
-        if char in "[{":
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
             depth += 1
             deepest = max(deepest, depth)
         elif char in "]}":

@@ -84,7 +84,9 @@ def task_command(image: ImageInfo, kind: str, command: str) -> List[str]:
 
 
 def is_tini(entrypoint: List[str]) -> bool:
-    return entrypoint[0] in ("/tini", "/bin/tini", "/usr/bin/tini", "/usr/local/bin/tini")
+    """Only a bare tini (app-json's list): anything after `--` is an entrypoint of the app's own."""
+    return entrypoint[0] in ("/tini", "/bin/tini", "/usr/bin/tini", "/usr/local/bin/tini") and \
+        entrypoint[1:] in ([], ["--"])
 
 
 def move_env_values(args: List[str]) -> Tuple[List[str], Dict[str, str]]:

@@ -17,8 +17,9 @@ from .errors import UserError
 from .manifest import DEFAULT_RULES, Rule, parse_rule
 
 GLOBAL = "--global"
-SIZE = re.compile(r"^[1-9][0-9]*[bkmg]?$", re.IGNORECASE)
-CPUS = re.compile(r"^(?:0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?)$")
+SIZE = re.compile(r"[1-9][0-9]*[bkmg]?", re.IGNORECASE)
+CPUS = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?")
+DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def parse_bool(value: str) -> str:
@@ -29,13 +30,13 @@ def parse_bool(value: str) -> str:
 
 
 def parse_seconds(value: str) -> str:
-    if not value.isdigit() or len(value) > 9:
+    if not DIGITS.fullmatch(value):
         raise UserError(f"'{value}' is not a number of seconds: use a whole number, 0 for no timeout")
     return str(int(value))
 
 
 def parse_keep(value: str) -> str:
-    if not value.isdigit() or not 1 <= int(value) <= 100000:
+    if not DIGITS.fullmatch(value) or not 1 <= int(value) <= 100000:
         raise UserError(f"'{value}' is not a number of runs to keep: use a whole number from 1")
     return str(int(value))
 
@@ -49,13 +50,13 @@ def parse_command(value: str) -> str:
 
 
 def parse_memory(value: str) -> str:
-    if not SIZE.match(value):
+    if not SIZE.fullmatch(value):
         raise UserError(f"'{value}' is not a memory size: use a number with b, k, m or g, e.g. 512m")
     return value.lower()
 
 
 def parse_cpus(value: str) -> str:
-    if not CPUS.match(value):
+    if not CPUS.fullmatch(value):
         raise UserError(f"'{value}' is not a number of CPUs: use a positive number, e.g. 0.5 or 2")
     return value
 

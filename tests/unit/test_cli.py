@@ -95,8 +95,6 @@ def test_a_positive_int_refuses_anything_else_naming_the_option(value):
     assert error.value.message == f"--limit must be a whole number from 1, not '{value}'"
 
 
-@pytest.mark.xfail(reason="BUG: cli.positive_int checks str.isdigit(), true for '²' which int() rejects: "
-                          "a ValueError escapes instead of a UserError", strict=True)
 def test_a_positive_int_refuses_non_ascii_digits_with_a_readable_error():
     with pytest.raises(UserError):
         positive_int("--limit", "²")

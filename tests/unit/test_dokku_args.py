@@ -24,8 +24,6 @@ def test_a_name_dokku_would_not_accept_is_refused(name):
         check_app_name(name)
 
 
-@pytest.mark.xfail(reason="BUG: dokku.APP_NAME ends in '$', which also matches before a trailing newline, "
-                          "so check_app_name('web\\n') returns 'web\\n'", strict=True)
 def test_an_app_name_ending_in_a_newline_is_refused():
     with pytest.raises(UserError, match="Invalid app name"):
         check_app_name("web\n")
