@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NoReturn, Optional, Tuple
 
 DEPRECATION = " !     Deprecated: please upgrade plugin to use 'pre-release-builder' plugin trigger instead of pre-deploy"
 POSTGRES_IMAGE = os.environ.get("STANDIN_POSTGRES_IMAGE", "dm-postgres:15")
@@ -34,7 +34,7 @@ def version() -> Tuple[int, int, int]:
     return int(major), int(minor), int(patch)
 
 
-def fail(message: str, code: int = 1) -> "NoReturn":
+def fail(message: str, code: int = 1) -> NoReturn:
     print(f" !     {message}", file=sys.stderr, flush=True)
     sys.exit(code)
 
