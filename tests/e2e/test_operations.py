@@ -1,0 +1,228 @@
+"""Operating it: settings, report, history and logs of every run, timeouts, dry-run, lifecycle."""
+
+import json
+import os
+import stat
+import subprocess
+import time
+
+from .apps import FAILING_MIGRATION, create_table
+from .conftest import service_of
+from .host import RUN_LABEL, docker, http_get, psql
+
+WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+
+
+def test_a_migration_that_outlives_its_timeout_is_killed_and_stops_the_deploy(host, images, app):
+    image = images.node_app("sleepy", "v1", {}, scripts={"start": "node server.js", "migrate": "sleep 120"})
+    assert host.dokku("migrations:set", app, "timeout", "3").code == 0
+    started = time.monotonic()
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code != 0
+    assert time.monotonic() - started < 30
+    assert f"timed out after 3s" in result.stderr
+    assert f"dokku migrations:set {app} timeout 6" in result.stderr
+    assert host.web_containers(app) == []
+    assert host.history(app)[0]["status"] == "timed-out"
+    assert not (host.lib_root / "data" / "migrations" / app / ".lock").exists() or \
+        subprocess.run(["flock", "-n", str(host.lib_root / "data" / "migrations" / app / ".lock"), "true"]).returncode == 0
+
+
+def test_history_records_success_failure_timeout_and_skip(host, images, app):
+    good = images.node_app("shop", "v1", WIDGETS)
+    bad = images.node_app("shop", "v2", {**WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})
+    sleepy = images.node_app("sleepy", "v1", {}, scripts={"start": "node server.js", "migrate": "sleep 120"})
+    assert host.dokku("git:from-image", app, good).code == 0
+    assert host.dokku("migrations:run", app, "--image", bad).code == 1
+    assert host.dokku("migrations:set", app, "timeout", "2").code == 0
+    assert host.dokku("migrations:run", app, "--image", sleepy).code == 1
+    assert host.dokku("migrations:set", app, "enabled", "false").code == 0
+    assert host.dokku("migrations:run", app).code == 0
+
+    runs = host.history(app)
+
+    assert [r["status"] for r in runs] == ["skipped", "timed-out", "failed", "succeeded"]
+    assert [r["trigger"] for r in runs] == ["migrations:run"] * 3 + ["pre-release-builder"]
+    assert runs[2]["exit_code"] == 1 and runs[3]["exit_code"] == 0
+    assert runs[3]["image_id"] == docker("image", "inspect", "--format", "{{.Id}}", good)
+    assert all(r["duration"] is not None and r["command"] in ("npm run migrate", "sleep 120", "")
+               for r in runs)
+
+
+def test_history_lists_runs_newest_first_in_a_table(host, images, app):
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    assert host.dokku("migrations:run", app).code == 0
+
+    result = host.dokku("migrations:history", app)
+
+    assert result.code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"=====> {app} migration runs, newest first"
+    assert lines[1].split() == ["ID", "STARTED", "(UTC)", "TRIGGER", "STATUS", "EXIT", "TIME", "COMMAND"]
+    assert lines[2].split()[0] == "2" and "migrations:run" in lines[2] and "succeeded" in lines[2]
+    assert lines[3].split()[0] == "1" and "pre-release-builder" in lines[3]
+
+
+def test_logs_show_the_output_of_the_latest_run_or_a_given_one(host, images, app):
+    bad = images.node_app("shop", "v2", {**WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    assert host.dokku("migrations:run", app, "--image", bad).code == 1
+
+    latest = host.dokku("migrations:logs", app)
+    first = host.dokku("migrations:logs", app, "1")
+
+    assert latest.code == 0 and first.code == 0
+    assert latest.stdout.startswith(f"=====> {app} run 2 (failed, exit 1)")
+    assert "division by zero" in latest.stdout
+    assert first.stdout.startswith(f"=====> {app} run 1 (succeeded, exit 0)")
+    assert "1700000000001_widgets" in first.stdout
+
+
+def test_logs_of_a_run_that_does_not_exist_say_where_to_look(host, app):
+    result = host.dokku("migrations:logs", app, "42")
+
+    assert result.code == 1
+    assert result.stderr == f" !     Run 42 of {app} is not in the history: see 'dokku migrations:history {app}'\n"
+
+
+def test_dry_run_prints_the_plan_with_config_keys_only_and_runs_nothing(host, images, app):
+    image = images.node_app("shop", "v1", WIDGETS)
+    assert host.dokku("config:set", "--no-restart", app, "API_TOKEN=sekrit-value-123").code == 0
+    since = docker("system", "info", "--format", "{{.SystemTime}}")
+
+    result = host.dokku("migrations:run", app, "--image", image, "--dry-run")
+
+    until = docker("system", "info", "--format", "{{.SystemTime}}")
+    assert result.code == 0, result.output
+    assert f"Image:    {image}" in result.stdout
+    assert "Command:  npm run migrate" in result.stdout
+    assert "Source:   /app/package.json $.scripts.migrate" in result.stdout
+    assert "API_TOKEN" in result.stdout and "DATABASE_URL" in result.stdout
+    assert "sekrit-value-123" not in result.output
+    assert f"--link dokku.postgres.{service_of(app)}:dokku-postgres-{service_of(app)}" in result.stdout
+    created = docker("events", "--since", since, "--until", until, "--filter", "event=create",
+                     "--filter", f"label={RUN_LABEL}", "--format", "{{.ID}}")
+    assert created == ""
+    assert psql(service_of(app), "SELECT to_regclass('widgets') IS NULL") == "t"
+    assert host.history(app) == []
+
+
+def test_a_disabled_app_deploys_with_one_line_saying_so(host, images, app):
+    assert host.dokku("migrations:set", app, "enabled", "false").code == 0
+
+    result = host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
+
+    assert result.code == 0, result.output
+    assert f"-----> Migrations are disabled for {app}: deploying without running them" in result.stdout
+    assert psql(service_of(app), "SELECT to_regclass('widgets') IS NULL") == "t"
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
+def test_a_bad_setting_is_refused_and_changes_nothing(host, app):
+    assert host.dokku("migrations:set", app, "timeout", "60").code == 0
+
+    results = [host.dokku("migrations:set", app, "timeout", "soon"),
+               host.dokku("migrations:set", app, "enabled", "maybe"),
+               host.dokku("migrations:set", app, "memory", "lots"),
+               host.dokku("migrations:set", app, "detect", "package.json=>npm run migrate"),
+               host.dokku("migrations:set", app, "colour", "blue")]
+
+    assert all(r.code == 1 and r.stderr.startswith(" !     ") and "Traceback" not in r.output for r in results)
+    assert host.dokku("migrations:report", app, "--migrations-computed-timeout").stdout == "60\n"
+
+
+def test_report_shows_every_setting_and_a_flag_prints_the_bare_value(host, app):
+    assert host.dokku("migrations:set", "--global", "timeout", "900").code == 0
+    try:
+        assert host.dokku("migrations:set", app, "memory", "512m").code == 0
+
+        report = host.dokku("migrations:report", app)
+        flag = host.dokku("migrations:report", app, "--migrations-computed-timeout")
+        as_json = json.loads(host.dokku("migrations:report", app, "--format", "json").stdout)
+    finally:
+        host.dokku("migrations:set", "--global", "timeout")
+
+    assert report.stdout.startswith(f"=====> {app} migrations information\n")
+    lines = report.stdout.splitlines()[1:]
+    assert all(line.startswith("       Migrations ") for line in lines)
+    assert any(line.split() == ["Migrations", "computed", "timeout:", "900"] for line in lines)
+    assert any(line.split() == ["Migrations", "memory:", "512m"] for line in lines)
+    value_columns = {len(line) - len(line.split(":", 1)[1].lstrip()) for line in lines if line.split(":", 1)[1].strip()}
+    assert len(value_columns) == 1
+    assert flag.stdout == "900\n"
+    assert as_json["computed-timeout"] == "900" and as_json["memory"] == "512m" and as_json["timeout"] == ""
+
+
+def test_a_custom_detect_rule_makes_another_manifest_zero_config(host, images, app):
+    rule = "composer.json:$.scripts.migrate=>npm run db:up"
+    assert host.dokku("migrations:set", app, "detect", rule).code == 0
+    image = images.node_app("php-ish", "v1", WIDGETS, scripts={"start": "node server.js", "db:up": "node-pg-migrate up"},
+                            extra={"composer.json": json.dumps({"scripts": {"migrate": "php artisan migrate"}})})
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    assert "npm run db:up" in result.stdout
+    assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
+
+
+def test_settings_and_history_follow_a_rename_and_vanish_with_the_old_name(host, images, app):
+    assert host.dokku("migrations:set", app, "timeout", "77").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    new = app + "-renamed"
+
+    result = host.dokku("apps:rename", app, new)
+
+    assert result.code == 0, result.output
+    assert host.dokku("migrations:report", new, "--migrations-timeout").stdout == "77\n"
+    runs = host.history(new)
+    assert runs[-1]["app"] == new and runs[-1]["status"] == "succeeded"
+    assert not (host.lib_root / "config" / "migrations" / app).exists()
+    assert not (host.lib_root / "data" / "migrations" / app).exists()
+    host.dokku("apps:destroy", new)
+
+
+def test_settings_and_history_are_copied_to_a_clone(host, images, app):
+    assert host.dokku("migrations:set", app, "timeout", "55").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    clone = app + "-clone"
+
+    result = host.dokku("apps:clone", app, clone)
+
+    assert result.code == 0, result.output
+    assert host.dokku("migrations:report", clone, "--migrations-timeout").stdout == "55\n"
+    assert host.dokku("migrations:report", app, "--migrations-timeout").stdout == "55\n"
+    assert [r["status"] for r in host.history(clone)] == ["succeeded", "succeeded"]
+    host.dokku("apps:destroy", clone)
+
+
+def test_destroying_an_app_removes_its_settings_and_history(host, images, app):
+    assert host.dokku("migrations:set", app, "timeout", "60").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+
+    assert host.dokku("apps:destroy", app).code == 0
+
+    assert not (host.lib_root / "config" / "migrations" / app).exists()
+    assert not (host.lib_root / "data" / "migrations" / app).exists()
+
+
+def test_history_files_are_readable_by_the_dokku_user_only(host, images, app):
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    runs = host.lib_root / "data" / "migrations" / app / "runs"
+
+    modes = {path.name: stat.S_IMODE(os.stat(path).st_mode) for path in [runs, *runs.iterdir()]}
+
+    assert modes == {"runs": 0o700, "1.json": 0o600, "1.log": 0o600}
+    assert {os.stat(p).st_uid for p in runs.iterdir()} == {int(subprocess.check_output(["id", "-u", "dokku"]))}
+
+
+def test_history_keeps_only_the_newest_runs(host, images, app):
+    assert host.dokku("migrations:set", app, "keep", "2").code == 0
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    for _ in range(3):
+        assert host.dokku("migrations:run", app).code == 0
+
+    assert [r["id"] for r in host.history(app)] == [4, 3]
