@@ -8,6 +8,7 @@ from . import output
 from .cli import app_from, help_text, no_extra, output_format, positive_int, split, SUMMARY
 from .dokku import APP_NAME, check_app_name
 from .errors import UserError
+from .gate import migrated_value
 from .history import iso
 from .lock import deploy_lock
 from .migrate import Context, Request, execute
@@ -69,6 +70,8 @@ def report_rows(ctx: Context, app: str) -> Dict[str, str]:
     rows["last-run-id"] = str(last.id) if last else ""
     rows["last-run-status"] = last.status if last else ""
     rows["last-run-at"] = iso(last.started_at) if last else ""
+    latest = ctx.docker.inspect_image(f"{ctx.dokku.image_repo(app)}:latest")
+    rows["latest-image-migrated"] = migrated_value(ctx.gate.status(app, latest.id)) if latest else ""
     return rows
 
 
@@ -104,7 +107,7 @@ def report_rows_keys() -> List[str]:
     keys: List[str] = []
     for name in KEYS:
         keys += [name, f"global-{name}", f"computed-{name}"]
-    return keys + ["last-run-id", "last-run-status", "last-run-at"]
+    return keys + ["last-run-id", "last-run-status", "last-run-at", "latest-image-migrated"]
 
 
 def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wanted: List[str]) -> None:

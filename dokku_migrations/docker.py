@@ -147,8 +147,17 @@ class Docker:
     def tag(self, source: str, target: str) -> None:
         self._run(f"tagging {target}", "image", "tag", source, target)
 
-    def running_image_ids(self, app: str) -> List[str]:
-        """Image ids of the app's running containers (Dokku labels every app container)."""
-        out = self._run("listing the app's containers", "container", "ls", "--quiet", "--no-trunc",
-                        "--filter", f"label=com.dokku.app-name={app}", "--format", "{{.Image}}")
-        return [line for line in out.split() if line]
+    def running_image_ids(self, app: str, exclude_label: str) -> List[str]:
+        """Image ids of the app's running containers, newest first (Dokku labels every app container)."""
+        ids = self._run("listing the app's containers", "container", "ls", "--quiet",
+                        "--filter", f"label=com.dokku.app-name={app}").split()
+        if not ids:
+            return []
+        out = self._run("inspecting the app's containers", "container", "inspect", "--format",
+                        f'{{{{.Image}}}} {{{{index .Config.Labels "{exclude_label}"}}}}', *ids)
+        images: List[str] = []
+        for line in out.splitlines():
+            image, _, excluded = line.partition(" ")
+            if image and not excluded.strip() and image not in images:
+                images.append(image)
+        return images

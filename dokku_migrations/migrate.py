@@ -7,15 +7,17 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List
 
+from . import gate
 from . import history as records
 from . import output
 from .docker import Docker, ImageInfo
 from .dokku import Dokku
 from .errors import Interrupted, UserError
+from .gate import Gate
 from .history import History, Run
 from .lock import run_lock
 from .manifest import detect
-from .plan import (PHASE, RUN, SKIP, container_args, decide, image_kind, move_env_values,
+from .plan import (PHASE, RUN, RUN_LABEL, SKIP, container_args, decide, image_kind, move_env_values,
                    source_type)
 from .runner import run_container
 from .settings import Resolved, SettingsStore
@@ -27,16 +29,23 @@ class Context:
     docker: Docker
     settings: SettingsStore
     history: History
+    gate: Gate
 
     @classmethod
     def from_environ(cls, env) -> "Context":
         dokku = Dokku.from_environ(env)
+        data = dokku.lib_root / "data" / "migrations"
         return cls(
             dokku=dokku,
             docker=Docker(dokku.docker_bin),
             settings=SettingsStore(dokku.lib_root / "config" / "migrations"),
-            history=History(dokku.lib_root / "data" / "migrations"),
+            history=History(data),
+            gate=Gate(data),
         )
+
+
+DEPLOY_TRIGGERS = ("pre-release-builder", "pre-deploy")
+FAILED_TAG = "migrations-failed"
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,33 @@ def execute(ctx: Context, request: Request) -> None:
         run.image = request.image
         try:
             _execute(ctx, request, run, settings)
-        except Interrupted as error:
-            ctx.history.finish(run, records.INTERRUPTED, settings.keep, message=error.message)
-            raise
         except UserError as error:
             if not run.finished:
-                ctx.history.finish(run, records.ERROR, settings.keep, message=error.message)
+                status = records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR
+                ctx.history.finish(run, status, settings.keep, message=error.message)
+            if request.trigger in DEPLOY_TRIGGERS and run.image_id:
+                ctx.gate.mark(app, run.image_id, gate.FAILED)
+                keep_latest_on_running_image(ctx, app, run.image_id)
             raise
+
+
+def keep_latest_on_running_image(ctx: Context, app: str, failed_id: str) -> None:
+    """Points `dokku/<app>:latest` back at the image that is serving, so restarts keep serving it.
+
+    The unmigrated image stays tagged `dokku/<app>:migrations-failed`: nothing is thrown away.
+    """
+    repo = ctx.dokku.image_repo(app)
+    latest = ctx.docker.inspect_image(f"{repo}:latest")
+    if latest is None or latest.id != failed_id:
+        return
+    ctx.docker.tag(failed_id, f"{repo}:{FAILED_TAG}")
+    previous = [image for image in ctx.docker.running_image_ids(app, RUN_LABEL) if image != failed_id]
+    if previous:
+        ctx.docker.tag(previous[0], f"{repo}:latest")
+        output.info1(f"{repo}:latest points to the running image again, so restarts keep serving it; "
+                     f"the new image is kept as {repo}:{FAILED_TAG}")
+    else:
+        output.info1(f"{app} has never run: 'ps:restart' will refuse {repo}:latest until its migrations succeed")
 
 
 def inspect(ctx: Context, image: str) -> ImageInfo:
@@ -117,6 +146,7 @@ def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> No
     if plan.action == SKIP:
         output.info1(f"No migrations to run for {app}: {plan.reason}")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
+        ctx.gate.mark(app, image.id, gate.NOTHING_TO_RUN)
         return
     run.command, run.source = plan.command, plan.source
     ctx.history.save(run)
@@ -140,6 +170,7 @@ def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> No
         ctx.history.finish(run, records.FAILED, settings.keep, exit_code=result.exit_code, message=message)
         raise UserError(message)
     ctx.history.finish(run, records.SUCCEEDED, settings.keep, exit_code=0)
+    ctx.gate.mark(app, image.id, gate.MIGRATED)
     output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
 
 

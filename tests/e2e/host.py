@@ -136,7 +136,8 @@ class Host:
         for app in apps:
             for cid in docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}").split():
                 docker("container", "rm", "-f", cid, check=False)
-            docker("image", "rm", "-f", f"dokku/{app}:latest", check=False)
+            for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"dokku/{app}").split():
+                docker("image", "rm", "-f", tag, check=False)
         services = self.lib_root / "services" / "postgres"
         for service in services.iterdir() if services.exists() else []:
             docker("container", "rm", "-f", f"dokku.postgres.{service.name}", check=False)

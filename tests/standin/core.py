@@ -238,7 +238,8 @@ def c_apps_destroy(app: str, *rest: str) -> None:
     code = plugn("post-delete", app, "latest").returncode
     for path in (app_dir(app), lib_root() / "config" / app, lib_root() / "data" / "apps" / app):
         subprocess.run(["rm", "-rf", str(path)])
-    docker("image", "rm", "-f", f"dokku/{app}:latest", check=False)
+    for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"dokku/{app}").stdout.split():
+        docker("image", "rm", "-f", tag, check=False)
     sys.exit(code)
 
 

@@ -1,0 +1,320 @@
+"""`python3 -m dokku_migrations try IMAGE ...`: an image's migrations against a throwaway PostgreSQL,
+without Dokku, exactly as a deploy would run them.
+
+    try <image> [--env KEY=VALUE ...] [--command CMD] [--postgres-image IMAGE] [--timeout SECONDS]
+
+1. The command is found as a deploy finds it (manifest.detect with the default rules, or --command),
+   before anything is started, so a missing image or command costs nothing.
+2. A private network and a PostgreSQL container on it (alias `postgres`, random password) are started;
+   readiness is `pg_isready` inside that container, waited for at most DM_TRY_POSTGRES_WAIT seconds
+   (default 60).
+3. The migration container is created and started the way a deploy does it (plan.task_command,
+   runner.run_container), with DATABASE_URL=postgres://postgres:<pw>@postgres:5432/postgres. Every
+   value (DATABASE_URL, --env) reaches it through the docker client's environment (`--env=KEY`),
+   never through argv.
+4. Whatever happens (failure, timeout, an error, Ctrl-C raised as errors.Interrupted), everything
+   started here is removed; the last line says how it went.
+"""
+
+import argparse
+import re
+import secrets
+import sys
+import time
+from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
+
+import sh
+
+from . import output
+from .docker import Docker, ImageInfo, explain
+from .errors import Interrupted, UserError
+from .manifest import detect
+from .plan import RUN, decide, image_kind, task_command
+from .runner import Result, run_container
+from .settings import KEYS, parse_command, parse_seconds, resolve
+
+DEFAULT_POSTGRES_IMAGE = "postgres:16"
+LABEL = "com.dokku.migrations.try"
+DB_HOST = "postgres"
+DEFAULT_READY_WAIT = 60
+READY_WAIT_ENV = "DM_TRY_POSTGRES_WAIT"
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+USAGE = ("python3 -m dokku_migrations try <image> [--env KEY=VALUE ...] [--command CMD] "
+         "[--postgres-image IMAGE] [--timeout SECONDS]")
+
+
+# --- arguments -------------------------------------------------------------------------------------
+class Parser(argparse.ArgumentParser):
+    """argparse that fails with one UserError line instead of printing usage and exiting 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message[0].upper()}{message[1:]}; usage: {USAGE}")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = Parser(prog="python3 -m dokku_migrations try", usage=USAGE,
+                    description="Run an image's database migrations against a throwaway PostgreSQL, "
+                                "as a Dokku deploy would, and remove everything afterwards.")
+    parser.add_argument("image", help="the application image (it must exist locally)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra variable for the migration container (repeatable)")
+    parser.add_argument("--command", help="migration command, instead of detecting it from the image")
+    parser.add_argument("--postgres-image", default=DEFAULT_POSTGRES_IMAGE, metavar="IMAGE",
+                        help=f"PostgreSQL image (default {DEFAULT_POSTGRES_IMAGE})")
+    parser.add_argument("--timeout", default=KEYS["timeout"].default, metavar="SECONDS",
+                        help=f"stop the migrations after this long, 0 for never (default {KEYS['timeout'].default})")
+    options = parser.parse_args(list(argv))
+    options.timeout = int(parse_seconds(options.timeout))
+    if options.command is not None:
+        options.command = parse_command(options.command)
+    options.env = parse_env(options.env)
+    return options
+
+
+def parse_env(items: Sequence[str]) -> Dict[str, str]:
+    """KEY=VALUE pairs; the value may hold anything (it never reaches argv), the key is checked."""
+    values: Dict[str, str] = {}
+    for item in items:
+        key, has_value, value = item.partition("=")
+        if not has_value:
+            raise UserError(f"Invalid --env '{printable(item)}': write it as KEY=VALUE")
+        if not ENV_KEY.fullmatch(key):
+            raise UserError(f"Invalid --env key '{printable(key)}': use letters, digits and '_', "
+                            "not starting with a digit")
+        if key.startswith("DOCKER_"):
+            raise UserError(f"--env {key} cannot be passed: values travel in the docker client's environment, "
+                            "where DOCKER_* variables configure the client itself")
+        values[key] = value
+    return values
+
+
+def printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")
+
+
+# --- the Docker boundary this command needs beyond docker.Docker -----------------------------------
+class TryDocker(Docker):
+    """Networks, detached service containers, exec and logs: only `try` needs them (so far)."""
+
+    def pull(self, image: str) -> None:
+        self._run(f"pulling {image}", "image", "pull", "--quiet", image)
+
+    def create_network(self, name: str, label: str) -> None:
+        self._run("creating the throwaway network", "network", "create", f"--label={label}", name)
+
+    def remove_network(self, name: str) -> None:
+        """A network that is already gone is fine."""
+        try:
+            self._docker("network", "rm", name)
+        except sh.ErrorReturnCode as error:
+            stderr = error.stderr or b""
+            if b"not found" not in stderr and b"No such network" not in stderr:
+                raise explain(error, f"removing network {name}")
+
+    def run_detached(self, args: List[str], env: Mapping[str, str], doing: str) -> str:
+        return self._run(doing, "container", "run", "--detach", *args, _env=dict(env)).strip()
+
+    def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
+        """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
+        process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
+        return process.exit_code, (process.stderr or b"").decode("utf-8", "replace").strip()
+
+    def state(self, container: str) -> Tuple[str, int]:
+        """(`running`/`exited`/..., exit code)."""
+        text = self._run("inspecting the PostgreSQL container", "container", "inspect", "--format",
+                         "{{.State.Status}} {{.State.ExitCode}}", container).split()
+        return text[0], int(text[1])
+
+    def last_log_line(self, container: str) -> str:
+        try:
+            text = str(self._docker("container", "logs", "--tail", "20", container, _err_to_out=True))
+        except sh.ErrorReturnCode:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def labelled_containers(self, label: str) -> List[str]:
+        out = self._run("listing the throwaway containers", "container", "ls", "--all", "--quiet",
+                        "--filter", f"label={label}")
+        return [line for line in out.split() if line]
+
+
+# --- the session -----------------------------------------------------------------------------------
+class Session:
+    """Everything one `try` starts is named from one random id and labelled with it, so cleanup finds
+    it even when an interrupt arrived halfway through a `docker` call."""
+
+    def __init__(self, docker: TryDocker, postgres_image: str, env: Mapping[str, str]) -> None:
+        self.docker = docker
+        self.postgres_image = postgres_image
+        self.env = env
+        self.id = secrets.token_hex(4)
+        self.label = f"{LABEL}={self.id}"
+        self.network = f"dm-try-{self.id}"
+        self.postgres = f"dm-try-{self.id}-postgres"
+        self.migrations = f"dm-try-{self.id}-migrations"
+        self.password = secrets.token_hex(16)
+        self.started_network = False
+
+    @property
+    def database_url(self) -> str:
+        return f"postgres://postgres:{self.password}@{DB_HOST}:5432/postgres"
+
+    @property
+    def shown_url(self) -> str:
+        return f"postgres://postgres:***@{DB_HOST}:5432/postgres"
+
+    def start_postgres(self) -> None:
+        output.info1(f"Starting a throwaway PostgreSQL ({self.postgres_image})")
+        self.started_network = True
+        self.docker.create_network(self.network, self.label)
+        self.docker.run_detached(
+            [f"--name={self.postgres}", f"--label={self.label}", f"--network={self.network}",
+             f"--network-alias={DB_HOST}", "--env=POSTGRES_PASSWORD", self.postgres_image],
+            {**self.env, "POSTGRES_PASSWORD": self.password}, "starting PostgreSQL")
+        self.wait_until_ready(ready_wait(self.env))
+
+    def wait_until_ready(self, wait: float) -> None:
+        started = time.monotonic()
+        deadline = started + wait
+        while True:
+            code, stderr = self.docker.exec_status(self.postgres, ["pg_isready", "-q", "-h", "127.0.0.1",
+                                                                   "-U", "postgres"])
+            if code == 0:
+                output.verbose(f"PostgreSQL is ready ({time.monotonic() - started:.1f}s)")
+                return
+            status, exit_code = self.docker.state(self.postgres)
+            if status != "running":
+                last = self.docker.last_log_line(self.postgres)
+                raise UserError(f"PostgreSQL ({self.postgres_image}) stopped before it was ready (exit code "
+                                f"{exit_code}){': ' + last if last else ''}")
+            if "executable file not found" in stderr:
+                raise UserError(f"{self.postgres_image} has no pg_isready: is it a PostgreSQL image? "
+                                "Pass one with --postgres-image")
+            if time.monotonic() >= deadline:
+                last = self.docker.last_log_line(self.postgres)
+                raise UserError(f"PostgreSQL ({self.postgres_image}) was not ready after {wait:g}s"
+                                f"{' (last log line: ' + last + ')' if last else ''}; "
+                                f"allow longer with {READY_WAIT_ENV}=SECONDS")
+            time.sleep(0.2)
+
+    def run_migrations(self, image: ImageInfo, command: str, values: Dict[str, str], timeout: int) -> Result:
+        env = {**self.env, "DATABASE_URL": self.database_url, **values}
+        if "HOME" in values and "DOCKER_CONFIG" not in self.env and self.env.get("HOME"):
+            env["DOCKER_CONFIG"] = self.env["HOME"].rstrip("/") + "/.docker"  # the client keeps its own config
+        keys = ["DATABASE_URL"] + [key for key in values if key != "DATABASE_URL"]
+        kind = image_kind(image, values.get("DOKKU_APP_USER") or "herokuishuser")
+        argv = task_command(image, kind, command)
+        args = [f"--name={self.migrations}", f"--label={self.label}", f"--network={self.network}"]
+        args += [f"--env={key}" for key in keys]
+        if argv and argv[0].startswith("--entrypoint="):
+            args.append(argv.pop(0))
+        args += [image.ref] + argv
+        stream = output.IndentedStream(sys.stdout.buffer)
+        return run_container(self.docker, args, env, stream, timeout, lambda cid: None)
+
+    def cleanup(self, interrupted: bool = False) -> None:
+        """Removes the containers (found by label as well as by name), then the network.
+
+        After an interrupt, a `docker` call that was cut short may still be finishing in the daemon, so
+        a second pass follows a short pause. An interrupt arriving during cleanup is held back until it
+        is done (the signal handler ignores every later signal, so the second pass runs to the end)."""
+        try:
+            left = self._remove_all()
+        except Interrupted:
+            self.cleanup(interrupted=True)
+            raise
+        if interrupted:
+            time.sleep(0.5)
+            left = self._remove_all()
+        if left:
+            output.warn(f"Could not remove {', '.join(left)}: remove them with 'docker rm -f' / 'docker network rm'")
+        else:
+            output.verbose("Removed the throwaway PostgreSQL and its network")
+
+    def _remove_all(self) -> List[str]:
+        left: List[str] = []
+        try:
+            ids = self.docker.labelled_containers(self.label)
+        except UserError:
+            ids = []
+        for container in dict.fromkeys(ids + [self.postgres, self.migrations]):
+            try:
+                self.docker.remove(container)
+            except UserError:
+                left.append(container)
+        if self.started_network:
+            try:
+                self.docker.remove_network(self.network)
+            except UserError:
+                left.append(f"network {self.network}")
+        return left
+
+
+def ready_wait(env: Mapping[str, str]) -> float:
+    text = env.get(READY_WAIT_ENV, "")
+    try:
+        return float(text) if text else DEFAULT_READY_WAIT
+    except ValueError:
+        raise UserError(f"{READY_WAIT_ENV} must be a number of seconds, not '{printable(text)}'")
+
+
+# --- the command -----------------------------------------------------------------------------------
+def find_command(docker: Docker, image: ImageInfo, command: Optional[str]) -> Tuple[str, str]:
+    """(command, where it came from), decided by the same rules as a deploy with default settings."""
+    if command:
+        return command, "--command"
+    settings = resolve({}, {})
+    plan = decide(settings, lambda: detect(settings.rules, image.workdir,
+                                           lambda paths: docker.read_file(image.ref, paths)))
+    if plan.action != RUN:
+        raise UserError(f"No migration command to try in {image.ref}: {plan.reason}; "
+                        "pass one with --command 'CMD'")
+    return plan.command, plan.source
+
+
+def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
+    options = parse_args(argv)
+    ready_wait(env)
+    docker = TryDocker(env.get("DOCKER_BIN", "docker"))
+    image = docker.inspect_image(options.image)
+    if image is None:
+        raise UserError(f"Image {options.image} does not exist on this host: build it first "
+                        f"(docker build -t {options.image} .)")
+    command, source = find_command(docker, image, options.command)
+    if docker.inspect_image(options.postgres_image) is None:
+        output.info1(f"Pulling {options.postgres_image}")
+        try:
+            docker.pull(options.postgres_image)
+        except UserError as error:
+            raise UserError(f"PostgreSQL image {options.postgres_image} is not on this host and could not be "
+                            f"pulled ({error.message}); pass a local one with --postgres-image")
+
+    output.info1(f"Trying the migrations of {options.image} against a throwaway PostgreSQL")
+    session = Session(docker, options.postgres_image, env)
+    try:
+        try:
+            session.start_postgres()
+            output.info1(f"Running migrations: {command}")
+            output.verbose(f"from {source}; DATABASE_URL={session.shown_url}")
+            result = session.run_migrations(image, command, options.env, options.timeout)
+        except Interrupted:
+            session.cleanup(interrupted=True)
+            raise
+        except BaseException:
+            session.cleanup()
+            raise
+        session.cleanup()
+    except Interrupted as error:
+        raise UserError(f"Interrupted by {error.signame}: the throwaway PostgreSQL, network and migration "
+                        "container were removed", error.exit_code) from None
+    report(result, command, options.timeout)
+
+
+def report(result: Result, command: str, timeout: int) -> None:
+    if result.timed_out:
+        raise UserError(f"Migrations timed out after {timeout}s and were stopped; give them longer with "
+                        f"--timeout {timeout * 2}")
+    if result.exit_code != 0:
+        raise UserError(f"Migration command '{command}' failed with exit code {result.exit_code}")
+    output.info1(f"Migrations succeeded in {result.seconds:.1f}s")

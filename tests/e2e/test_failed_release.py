@@ -1,0 +1,89 @@
+"""A failed migration never goes live later: `ps:restart`, `ps:scale` and `dokku deploy` start
+`dokku/<app>:latest` without release triggers, so the plugin keeps that tag safe."""
+
+from .apps import FAILING_MIGRATION, create_table
+from .host import docker, http_get
+
+WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+GATED = {"start": "node server.js", "migrate": 'test "$ALLOW_MIGRATION" = yes && node-pg-migrate up'}
+
+
+def image_id(ref: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", ref)
+
+
+def deploy_v1_then_failing_v2(host, images, app):
+    v1 = images.node_app("shop", "v1", WIDGETS)
+    v2 = images.node_app("shop", "v2", {**WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})
+    assert host.dokku("git:from-image", app, v1).code == 0
+    running = host.web_containers(app)[0]["Image"]
+    assert host.dokku("git:from-image", app, v2).code != 0
+    return running, v2
+
+
+def test_after_a_failed_release_ps_restart_keeps_serving_the_previous_image(host, images, app):
+    running, _ = deploy_v1_then_failing_v2(host, images, app)
+
+    result = host.dokku("ps:restart", app)
+
+    assert result.code == 0, result.output
+    [container] = host.web_containers(app)
+    assert container["Image"] == running
+    assert http_get(container) == "v1"
+
+
+def test_after_a_failed_release_ps_scale_and_deploy_start_the_previous_image(host, images, app):
+    running, _ = deploy_v1_then_failing_v2(host, images, app)
+
+    assert host.dokku("ps:scale", app, "web=2").code == 0
+    assert host.dokku("deploy", app).code == 0
+
+    containers = host.web_containers(app)
+    assert len(containers) == 2
+    assert {c["Image"] for c in containers} == {running}
+
+
+def test_the_unmigrated_image_is_kept_under_its_own_tag(host, images, app):
+    _, v2 = deploy_v1_then_failing_v2(host, images, app)
+
+    assert image_id(f"dokku/{app}:migrations-failed") == image_id(v2)
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
+
+
+def test_a_first_deploy_that_fails_makes_ps_restart_refuse_clearly(host, images, app):
+    image = images.node_app("gated", "v1", WIDGETS, scripts=GATED)
+    assert host.dokku("git:from-image", app, image).code != 0
+
+    result = host.dokku("ps:restart", app)
+
+    assert result.code != 0
+    assert f"Refusing to start dokku/{app}:latest: its migrations failed" in result.stderr
+    assert f"dokku migrations:run {app}" in result.stderr
+    assert host.web_containers(app) == []
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "false\n"
+
+
+def test_a_successful_migrations_run_makes_the_image_deployable_again(host, images, app):
+    image = images.node_app("gated", "v1", WIDGETS, scripts=GATED)
+    assert host.dokku("git:from-image", app, image).code != 0
+    assert host.dokku("config:set", "--no-restart", app, "ALLOW_MIGRATION=yes").code == 0
+
+    assert host.dokku("migrations:run", app).code == 0
+    result = host.dokku("ps:restart", app)
+
+    assert result.code == 0, result.output
+    assert http_get(host.web_containers(app)[0]) == "v1"
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
+
+
+def test_a_successful_release_changes_nothing_about_restarts(host, images, app):
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    latest = image_id(f"dokku/{app}:latest")
+
+    result = host.dokku("ps:restart", app)
+
+    assert result.code == 0, result.output
+    assert image_id(f"dokku/{app}:latest") == latest
+    assert host.web_containers(app)[0]["Image"] == latest
+    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
