@@ -61,6 +61,9 @@ def main(argv: List[str]) -> int:
     except UserError as error:
         warn(error.message)
         return error.exit_code
+    except KeyboardInterrupt:
+        warn("Interrupted before anything was started")
+        return 130
     except BrokenPipeError:
         return 1
     except Exception as error:  # the last line of defence: one readable line, never a traceback

@@ -10,7 +10,6 @@ from .dokku import APP_NAME, check_app_name
 from .errors import UserError
 from .gate import migrated_value
 from .history import iso
-from .lock import deploy_lock
 from .migrate import Context, Request, execute
 from .settings import GLOBAL, KEYS, key_named
 
@@ -24,12 +23,7 @@ def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     if "--image" not in parsed.flags and ctx.docker.inspect_image(image) is None:
         raise UserError(f"App {app} has no deployed image yet: deploy it first, "
                         f"or name one with 'dokku migrations:run {app} --image IMAGE'")
-    request = Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags)
-    if request.dry_run:
-        execute(ctx, request)
-        return
-    with deploy_lock(ctx.dokku.deploy_lock_path(app), app):
-        execute(ctx, request)
+    execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags))
 
 
 def set_(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:

@@ -7,13 +7,14 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import sh
 
 from .errors import UserError
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+PROBE_LABEL = "com.dokku.migrations.probe"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,10 @@ class Docker:
         try:
             raw = str(self._docker("image", "inspect", "--format", "{{json .}}", ref))
         except sh.ErrorReturnCode as error:
-            if b"No such image" in (error.stderr or b"") or b"No such object" in (error.stderr or b""):
+            stderr = (error.stderr or b"").lower()
+            if b"invalid reference format" in stderr:
+                raise UserError(f"'{ref}' is not a valid image reference")
+            if b"no such image" in stderr or b"no such object" in stderr:
                 return None
             raise explain(error, f"inspecting image {ref}")
         data = json.loads(raw)
@@ -86,13 +90,14 @@ class Docker:
             env=config.get("Env") or [],
         )
 
-    def read_file(self, image: str, paths: List[str]) -> Dict[str, Optional[bytes]]:
+    def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
         """Reads small files out of an image without running it (create, copy, remove).
 
         Symlinks are followed inside the image's own filesystem (`docker cp -L`), never the host's.
+        The never-started probe container is labelled with the app it reads for.
         """
-        cid = self._run(f"reading files from {image}", "container", "create", "--network=none",
-                        "--label=com.dokku.migrations.probe=true", image, "/nonexistent").strip()
+        cid = self.create(["--network=none", f"--label={PROBE_LABEL}={owner}", image, "/nonexistent"],
+                          doing=f"reading files from {image}")
         try:
             return {path: self._copy_out(cid, path) for path in paths}
         finally:
@@ -118,17 +123,39 @@ class Docker:
             handle = archive.extractfile(member)
             return handle.read() if handle else None
 
-    def create(self, args: List[str], env: Mapping[str, str]) -> str:
-        """`docker container create`; `env` is the client's environment, where `--env=KEY` finds values."""
-        return self._run("creating the migration container", "container", "create", *args, _env=dict(env)).strip()
+    def create(self, args: List[str], env: Optional[Mapping[str, str]] = None,
+               doing: str = "creating the migration container") -> str:
+        """`docker container create`; `env` is the client's environment, where `--env=KEY` finds values.
+
+        If a signal interrupts us while the CLI is still creating, we let it finish and remove what it
+        made: otherwise a container could appear after we stopped looking for it.
+        """
+        kwargs: Dict[str, Any] = {"_env": dict(env)} if env is not None else {}
+        process = self._docker("container", "create", *args, _bg=True, _bg_exc=False, **kwargs)
+        try:
+            process.wait()
+        except sh.ErrorReturnCode as error:
+            raise explain(error, doing)
+        except BaseException:
+            try:
+                process.wait(timeout=60)
+                self.remove(str(process).strip())
+            except Exception:
+                pass
+            raise
+        return str(process).strip()
 
     def start_attached(self, cid: str, out: Any, err: Any) -> "sh.RunningCommand":
         """Starts the container and streams its output; returns the running `docker start --attach`."""
         return self._docker("container", "start", "--attach", cid, _out=out, _err=err, _bg=True,
                             _bg_exc=False, _out_bufsize=65536, _err_bufsize=65536, _ok_code=range(256))
 
-    def exit_code(self, cid: str) -> int:
-        return int(self._run("reading the exit code", "container", "inspect", "--format", "{{.State.ExitCode}}", cid))
+    def outcome(self, cid: str) -> Tuple[int, str]:
+        """Exit code, and Docker's error when the container could not even start (e.g. a dead --link)."""
+        out = self._run("reading the exit code", "container", "inspect", "--format",
+                        "{{.State.ExitCode}} {{.State.Error}}", cid)
+        code, _, error = out.strip().partition(" ")
+        return int(code), error.strip()
 
     def kill(self, cid: str) -> None:
         try:

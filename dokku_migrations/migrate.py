@@ -2,10 +2,11 @@
 settings → plan → lock → container → history, with one message per outcome."""
 
 import os
+from contextlib import nullcontext
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from . import gate
 from . import history as records
@@ -15,10 +16,10 @@ from .dokku import Dokku
 from .errors import Interrupted, UserError
 from .gate import Gate
 from .history import History, Run
-from .lock import run_lock
+from .lock import deploy_lock, run_lock
 from .manifest import detect
 from .plan import (PHASE, RUN, RUN_LABEL, SKIP, container_args, decide, image_kind, move_env_values,
-                   source_type)
+                   source_type, unsafe_config_keys)
 from .runner import run_container
 from .settings import Resolved, SettingsStore
 
@@ -63,7 +64,9 @@ def execute(ctx: Context, request: Request) -> None:
     if request.dry_run:
         preview(ctx, request, settings)
         return
-    with run_lock(ctx.history.root / app / ".lock", app):
+    manual = request.trigger == "migrations:run"
+    with run_lock(ctx.history.root / app / ".lock", app), \
+            (deploy_lock(ctx.dokku.deploy_lock_path(app), app) if manual else nullcontext()):
         run = ctx.history.start(app, request.trigger)
         run.image = request.image
         try:
@@ -117,6 +120,11 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
             run_id: int) -> Container:
     app = request.app
     config = ctx.dokku.config_values(app)
+    unsafe = unsafe_config_keys(list(config))
+    if unsafe:
+        shown = ", ".join(repr(key) for key in unsafe)
+        raise UserError(f"Config key {shown} of {app} is not a valid environment variable name and cannot be "
+                        f"passed to the migration container safely: rename it (dokku config:unset {app} ...)")
     kind = image_kind(image, config.get("DOKKU_APP_USER") or "herokuishuser")
     deploy_args, argv_values = move_env_values(
         ctx.dokku.deploy_args(app, image_tag(request.image), source_type(kind)))
@@ -130,7 +138,9 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
 
 
 def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved):
-    return lambda: detect(settings.rules, image.workdir, lambda paths: ctx.docker.read_file(request.image, paths))
+    def read_files(paths: List[str]) -> Dict[str, Optional[bytes]]:
+        return ctx.docker.read_file(request.image, paths, request.app)
+    return lambda: detect(settings.rules, image.workdir, read_files)
 
 
 def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> None:
@@ -154,15 +164,32 @@ def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> No
 
     output.info1(f"Running migrations for {app}: {plan.command}")
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
-    with ctx.history.open_log(run) as log:
-        stream = output.IndentedStream(sys.stdout.buffer, log)
+    log = ctx.history.open_log(run)
+    stream = output.IndentedStream(sys.stdout.buffer, log)
+    try:
         result = run_container(ctx.docker, container.args, container.env, stream, settings.timeout,
                                lambda cid: ctx.dokku.post_container_create(app, cid, PHASE))
+    finally:
+        try:
+            log.close()
+        except OSError as error:
+            stream.log_error = stream.log_error or error
+    if stream.log_error is not None:
+        message = (f"Could not write the output of run {run.id} to the history "
+                   f"({stream.log_error.strerror or stream.log_error}); the migration exited with "
+                   f"{'a timeout' if result.timed_out else result.exit_code}. Free space under "
+                   f"{ctx.history.root} and deploy again")
+        ctx.history.finish(run, records.ERROR, settings.keep, exit_code=result.exit_code, message=message)
+        raise UserError(message)
 
     if result.timed_out:
         message = (f"Migrations for {app} timed out after {settings.timeout}s and were stopped; "
                    f"give them longer with 'dokku migrations:set {app} timeout {settings.timeout * 2}'")
         ctx.history.finish(run, records.TIMED_OUT, settings.keep, message=message)
+        raise UserError(message)
+    if result.start_error:
+        message = f"The migration container could not start: {result.start_error}"
+        ctx.history.finish(run, records.FAILED, settings.keep, exit_code=result.exit_code, message=message)
         raise UserError(message)
     if result.exit_code != 0:
         message = (f"Migration command '{plan.command}' failed with exit code {result.exit_code}: "

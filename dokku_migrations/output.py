@@ -35,26 +35,46 @@ class IndentedStream:
     """
 
     def __init__(self, terminal: BinaryIO, log: Optional[BinaryIO] = None) -> None:
-        self._terminal = terminal
+        self._terminal: Optional[BinaryIO] = terminal
         self._log = log
         self._at_line_start = True
+        self.log_error: Optional[OSError] = None
 
     def write(self, chunk: bytes) -> None:
+        """Called from `sh`'s reader thread: an error here must not kill the stream, so it is kept
+        (disk full: `log_error`, checked after the run) or dropped (terminal gone)."""
         if self._log is not None:
-            self._log.write(chunk)
-        self._terminal.write(indent_chunk(chunk, self._at_line_start))
+            try:
+                self._log.write(chunk)
+            except OSError as error:
+                self.log_error, self._log = error, None
+        if self._terminal is not None:
+            try:
+                self._terminal.write(indent_chunk(chunk, self._at_line_start))
+            except OSError:
+                self._terminal = None
         if chunk:
             self._at_line_start = chunk.endswith(b"\n")
 
     def flush(self) -> None:
         if self._log is not None:
-            self._log.flush()
-        self._terminal.flush()
+            try:
+                self._log.flush()
+            except OSError as error:
+                self.log_error, self._log = error, None
+        if self._terminal is not None:
+            try:
+                self._terminal.flush()
+            except OSError:
+                self._terminal = None
 
     def finish(self) -> None:
         """Ends a last line that had no newline, so Dokku's next message starts on its own line."""
-        if not self._at_line_start:
-            self._terminal.write(b"\n")
+        if not self._at_line_start and self._terminal is not None:
+            try:
+                self._terminal.write(b"\n")
+            except OSError:
+                self._terminal = None
             self._at_line_start = True
         self.flush()
 

@@ -3,6 +3,7 @@
 Nothing here touches Docker or Dokku, so every rule is unit-tested without either.
 """
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -113,6 +114,15 @@ def move_env_values(args: List[str]) -> Tuple[List[str], Dict[str, str]]:
         else:
             kept.append(arg)
     return kept, values
+
+
+UNSAFE_KEY = re.compile(r"[\s='\"`$\\;&|<>(){}\x00-\x1f]")
+
+
+def unsafe_config_keys(keys: List[str]) -> List[str]:
+    """Keys that cannot travel as one `--env=KEY` word: Dokku splits the docker args with shell
+    rules, so `A B` would become a stray argument. Such keys are refused, never passed on."""
+    return [key for key in keys if not key or UNSAFE_KEY.search(key)]
 
 
 def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, command: str, deploy_args: List[str],

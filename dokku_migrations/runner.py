@@ -15,6 +15,7 @@ class Result:
     exit_code: Optional[int]
     timed_out: bool
     seconds: float
+    start_error: str = ""
 
 
 def run_container(docker: Docker, args: List[str], env: Dict[str, str], stream: IndentedStream,
@@ -34,7 +35,8 @@ def run_container(docker: Docker, args: List[str], env: Dict[str, str], stream: 
             return Result(None, True, time.monotonic() - started)
         except sh.ErrorReturnCode:
             pass
-        return Result(docker.exit_code(cid), False, time.monotonic() - started)
+        exit_code, start_error = docker.outcome(cid)
+        return Result(exit_code, False, time.monotonic() - started, start_error)
     finally:
         try:
             docker.remove(cid)

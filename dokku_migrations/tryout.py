@@ -111,8 +111,8 @@ class TryDocker(Docker):
             if b"not found" not in stderr and b"No such network" not in stderr:
                 raise explain(error, f"removing network {name}")
 
-    def run_detached(self, args: List[str], env: Mapping[str, str], doing: str) -> str:
-        return self._run(doing, "container", "run", "--detach", *args, _env=dict(env)).strip()
+    def start(self, container: str, doing: str) -> None:
+        self._run(doing, "container", "start", container)
 
     def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
         """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
@@ -166,12 +166,13 @@ class Session:
 
     def start_postgres(self) -> None:
         output.info1(f"Starting a throwaway PostgreSQL ({self.postgres_image})")
+        output.verbose(f"Container {self.postgres} on network {self.network}, both removed at the end")
         self.started_network = True
         self.docker.create_network(self.network, self.label)
-        self.docker.run_detached(
-            [f"--name={self.postgres}", f"--label={self.label}", f"--network={self.network}",
-             f"--network-alias={DB_HOST}", "--env=POSTGRES_PASSWORD", self.postgres_image],
-            {**self.env, "POSTGRES_PASSWORD": self.password}, "starting PostgreSQL")
+        self.docker.create([f"--name={self.postgres}", f"--label={self.label}", f"--network={self.network}",
+                            f"--network-alias={DB_HOST}", "--env=POSTGRES_PASSWORD", self.postgres_image],
+                           {**self.env, "POSTGRES_PASSWORD": self.password}, doing="creating the PostgreSQL container")
+        self.docker.start(self.postgres, "starting PostgreSQL")
         self.wait_until_ready(ready_wait(self.env))
 
     def wait_until_ready(self, wait: float) -> None:
@@ -187,7 +188,7 @@ class Session:
             if status != "running":
                 last = self.docker.last_log_line(self.postgres)
                 raise UserError(f"PostgreSQL ({self.postgres_image}) stopped before it was ready (exit code "
-                                f"{exit_code}){': ' + last if last else ''}")
+                                f"{exit_code}): {last or 'is it a PostgreSQL image?'}")
             if "executable file not found" in stderr:
                 raise UserError(f"{self.postgres_image} has no pg_isready: is it a PostgreSQL image? "
                                 "Pass one with --postgres-image")
@@ -236,16 +237,22 @@ class Session:
         left: List[str] = []
         try:
             ids = self.docker.labelled_containers(self.label)
+        except Interrupted:
+            raise
         except UserError:
             ids = []
         for container in dict.fromkeys(ids + [self.postgres, self.migrations]):
             try:
                 self.docker.remove(container)
+            except Interrupted:
+                raise
             except UserError:
                 left.append(container)
         if self.started_network:
             try:
                 self.docker.remove_network(self.network)
+            except Interrupted:
+                raise
             except UserError:
                 left.append(f"network {self.network}")
         return left
@@ -277,19 +284,10 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     options = parse_args(argv)
     ready_wait(env)
     docker = TryDocker(env.get("DOCKER_BIN", "docker"))
-    image = docker.inspect_image(options.image)
-    if image is None:
-        raise UserError(f"Image {options.image} does not exist on this host: build it first "
-                        f"(docker build -t {options.image} .)")
-    command, source = find_command(docker, image, options.command)
-    if docker.inspect_image(options.postgres_image) is None:
-        output.info1(f"Pulling {options.postgres_image}")
-        try:
-            docker.pull(options.postgres_image)
-        except UserError as error:
-            raise UserError(f"PostgreSQL image {options.postgres_image} is not on this host and could not be "
-                            f"pulled ({error.message}); pass a local one with --postgres-image")
-
+    try:
+        image, command, source = prepare(docker, options)
+    except Interrupted as error:
+        raise UserError(f"Interrupted by {error.signame} before anything was started", error.exit_code) from None
     output.info1(f"Trying the migrations of {options.image} against a throwaway PostgreSQL")
     session = Session(docker, options.postgres_image, env)
     try:
@@ -309,6 +307,25 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
         raise UserError(f"Interrupted by {error.signame}: the throwaway PostgreSQL, network and migration "
                         "container were removed", error.exit_code) from None
     report(result, command, options.timeout)
+
+
+def prepare(docker: TryDocker, options: argparse.Namespace) -> Tuple[ImageInfo, str, str]:
+    """Everything that can fail before a container exists: the image, its command, the PostgreSQL image."""
+    image = docker.inspect_image(options.image)
+    if image is None:
+        raise UserError(f"Image {options.image} does not exist on this host: build it first "
+                        f"(docker build -t {options.image} .)")
+    command, source = find_command(docker, image, options.command)
+    if docker.inspect_image(options.postgres_image) is None:
+        output.info1(f"Pulling {options.postgres_image}")
+        try:
+            docker.pull(options.postgres_image)
+        except Interrupted:
+            raise
+        except UserError as error:
+            raise UserError(f"PostgreSQL image {options.postgres_image} is not on this host and could not be "
+                            f"pulled ({error.message}); pass a local one with --postgres-image")
+    return image, command, source
 
 
 def report(result: Result, command: str, timeout: int) -> None:

@@ -23,6 +23,7 @@ def plugin_files_only(directory: str, names: List[str]) -> List[str]:
         return [name for name in names if name in NOT_PLUGIN_FILES]
     return [name for name in names if name in ("__pycache__",)]
 RUN_LABEL = "com.dokku.migrations.run"
+PROBE_LABEL = "com.dokku.migrations.probe"
 GLOBAL_RUN_ARGS = "--label=org.label-schema.schema-version=1.0 --label=org.label-schema.vendor=dokku --label=dokku"
 
 
@@ -42,6 +43,9 @@ def docker(*args: str, check: bool = True, input: Optional[str] = None) -> str:
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr}")
     return result.stdout.strip()
+
+
+HOSTS: List["Host"] = []
 
 
 class Host:
@@ -69,6 +73,7 @@ class Host:
         shutil.copytree(REPO, self.plugin_dir, ignore=plugin_files_only, symlinks=True)
         (self.enabled / "migrations").symlink_to(self.plugin_dir)
         self.set_version(version)
+        HOSTS.append(self)
         subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),
                         str(self.lib_root / "config"), str(self.lib_root / "services")], check=True)
 
@@ -168,4 +173,14 @@ def psql(service: str, sql: str, database: Optional[str] = None) -> str:
 
 
 def leftover_migration_containers() -> List[str]:
-    return docker("container", "ls", "-aq", "--filter", f"label={RUN_LABEL}").split()
+    """Migration and probe containers of the apps of this test session's hosts (other sessions may
+    run on the same Docker engine at the same time)."""
+    apps = {p.name for host in HOSTS for p in host.root.iterdir()} if HOSTS else set()
+    found = []
+    for label, owner in ((RUN_LABEL, "com.dokku.app-name"), (PROBE_LABEL, PROBE_LABEL)):
+        for line in docker("container", "ls", "-a", "--filter", f"label={label}", "--format",
+                           f'{{{{.ID}}}} {{{{.Label "{owner}"}}}}').splitlines():
+            cid, _, app = line.partition(" ")
+            if app in apps:
+                found.append(cid)
+    return found
