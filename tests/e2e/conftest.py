@@ -56,17 +56,34 @@ def no_migration_container_left_behind(request):
         assert not leftover, f"migration containers were left behind: {leftover}"
 
 
+def new_app(host, database: bool) -> str:
+    name = f"app-{secrets.token_hex(3)}"
+    assert host.dokku("apps:create", name).code == 0
+    if database:
+        service = service_of(name)
+        result = host.dokku("postgres:create", service)
+        assert result.code == 0, result.output
+        result = host.dokku("postgres:link", service, name)
+        assert result.code == 0, result.output
+    return name
+
+
 @pytest.fixture
 def app(host) -> str:
     """A fresh app with its own linked PostgreSQL service, like `postgres:create` + `postgres:link`."""
-    name = f"app-{secrets.token_hex(3)}"
-    assert host.dokku("apps:create", name).code == 0
-    service = f"db-{name}"
-    result = host.dokku("postgres:create", service)
-    assert result.code == 0, result.output
-    result = host.dokku("postgres:link", service, name)
-    assert result.code == 0, result.output
-    return name
+    return new_app(host, database=True)
+
+
+@pytest.fixture
+def app_with_database(host) -> str:
+    """The same as `app`, for modules that override `app`."""
+    return new_app(host, database=True)
+
+
+@pytest.fixture
+def bare_app(host) -> str:
+    """A fresh app without a database, for tests whose migration never reaches one."""
+    return new_app(host, database=False)
 
 
 def service_of(app: str) -> str:

@@ -76,7 +76,8 @@ def test_migrations_run_refuses_an_unknown_app(host):
     assert result.stderr == " !     App no-such-app does not exist\n"
 
 
-def test_migrations_run_refuses_an_app_that_was_never_deployed(host, app):
+def test_migrations_run_refuses_an_app_that_was_never_deployed(host, bare_app):
+    app = bare_app
     result = host.dokku("migrations:run", app)
 
     assert result.code == 1

@@ -18,6 +18,12 @@ from .host import docker, psql
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 
 
+@pytest.fixture
+def app(bare_app):
+    """Most of these tests never reach a database, so their apps get none."""
+    return bare_app
+
+
 def plugin_pid(app: str, timeout: float = 20) -> int:
     """The plugin's Python process for `app` (the one Dokku's shim exec'd)."""
     deadline = time.monotonic() + timeout
@@ -152,7 +158,8 @@ def test_a_full_disk_for_history_stops_the_deploy_with_one_line(host, images, ap
     assert "Traceback" not in result.output
 
 
-def test_a_stopped_database_service_gives_one_line_naming_the_link(host, images, app):
+def test_a_stopped_database_service_gives_one_line_naming_the_link(host, images, app_with_database):
+    app = app_with_database
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
     docker("container", "stop", f"dokku.postgres.{service_of(app)}")
     try:
@@ -240,7 +247,8 @@ def test_hostile_manifests_stop_the_deploy_with_one_line_and_run_nothing(host, i
     assert host.web_containers(app) == []
 
 
-def test_a_symlinked_package_json_is_read_inside_the_image(host, images, app):
+def test_a_symlinked_package_json_is_read_inside_the_image(host, images, app_with_database):
+    app = app_with_database
     image = images.node_app("linked", "v1", WIDGETS, package_json=False,
                             extra={"config/package.json": json.dumps({"scripts": {"migrate": "node-pg-migrate up"}})},
                             dockerfile_extra="RUN ln -s /app/config/package.json /app/package.json\n")
@@ -265,9 +273,8 @@ def test_a_config_key_that_is_not_an_environment_name_is_refused(host, images, a
 # --- secrets ------------------------------------------------------------------------------------
 def test_config_values_never_reach_a_command_line_a_file_or_the_history(host, images, app):
     secret = "s3cr3t-" + secrets.token_hex(8)
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    deployed_app_with_command(host, images, app, "sleep 3")
     assert host.dokku("config:set", "--no-restart", app, f"API_TOKEN={secret}").code == 0
-    assert host.dokku("migrations:set", app, "command", "sleep 3").code == 0
     seen = []
     done = threading.Event()
 
