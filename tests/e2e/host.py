@@ -97,9 +97,9 @@ class Host:
             "DOCKER_BIN": "docker",
         }
 
-    def install(self) -> Result:
+    def install(self, env: Optional[Dict[str, str]] = None) -> Result:
         """`install` runs as root, as `dokku plugin:install` runs it."""
-        return self._run([str(self.plugin_dir / "install")], as_dokku=False)
+        return self._run([str(self.plugin_dir / "install")], as_dokku=False, extra_env=env)
 
     def dokku(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> Result:
         return self._run(["dokku", *args], timeout=timeout, extra_env=env)

@@ -11,11 +11,14 @@ from .host import psql
 
 def test_dokku_help_lists_one_summary_line(host):
     result = host.dokku("help")
-
-    assert result.code == 10 or result.code == 1 or result.code == 0
     line = subprocess.run([str(host.plugin_dir / "commands"), "help"], capture_output=True, text=True,
                           env=host.env()).stdout
+
+    assert result.code == 0
     assert line == "    migrations, Run database migrations from the incoming image before each deploy\n"
+    assert [row.split() for row in result.stdout.splitlines() if "migrations" in row] == \
+        [["migrations", "Run", "database", "migrations", "from", "the", "incoming", "image", "before", "each",
+          "deploy"]]
 
 
 def test_migrations_help_lists_every_command(host):
@@ -107,6 +110,14 @@ def test_migrations_run_fails_fast_while_a_deploy_holds_the_lock(host, images, a
     assert result.code == 1
     assert f"A deploy of {app} is in progress" in result.stderr
     assert time.monotonic() - started < 10
+
+
+def test_install_refuses_clearly_without_a_suitable_python(host):
+    result = host.install(env={"DOKKU_MIGRATIONS_PYTHON": "/nonexistent/python3"})
+
+    assert result.code == 1
+    assert result.stderr == (" !     dokku-migrations needs Python 3.9 or newer at /nonexistent/python3: "
+                             "install it (sudo apt-get install -y python3)\n")
 
 
 def test_install_is_idempotent(host):

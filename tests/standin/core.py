@@ -377,6 +377,21 @@ def c_postgres_destroy(service: str, *rest: str) -> None:
     subprocess.run(["rm", "-rf", str(lib_root() / "services" / "postgres" / service)])
 
 
+def c_help() -> None:
+    """`dokku help`: every plugin's `commands help` line, sorted and columnized on the comma."""
+    lines = []
+    for plugin in sorted(Path(env("PLUGIN_ENABLED_PATH")).iterdir()):
+        commands = plugin / "commands"
+        if commands.is_file() and os.access(commands, os.X_OK):
+            result = subprocess.run([str(commands), "help"], capture_output=True, text=True)
+            lines += [line for line in result.stdout.splitlines() if line.strip()]
+    rows = [line.split(",", 1) for line in sorted(lines)]
+    width = max((len(name) for name, *_ in rows), default=0)
+    print("Usage: dokku [--quiet|--trace|--force] COMMAND <app> [command-specific-options]\n\nCommands:\n")
+    for name, *text in rows:
+        print(f"{name.ljust(width)}  {''.join(text).strip()}")
+
+
 def plugin_command(argv: List[str]) -> None:
     """Dokku's dispatch: subcommands/<sub> of the namespace's plugin, else every `commands` until one
     exits with something other than DOKKU_NOT_IMPLEMENTED_EXIT."""
