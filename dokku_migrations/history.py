@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional
 
@@ -40,7 +40,6 @@ class Run:
     exit_code: Optional[int] = None
     duration: Optional[float] = None
     message: str = ""
-    pid: int = field(default_factory=os.getpid)
 
     @property
     def finished(self) -> bool:

@@ -168,6 +168,7 @@ class SettingsStore:
                 pass
             return None
         parsed = key.parse(value)
+        temp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
@@ -175,6 +176,8 @@ class SettingsStore:
                 out.write(parsed)
             os.replace(temp, path)
         except OSError as error:
+            if temp is not None and os.path.exists(temp):
+                os.unlink(temp)
             raise UserError(f"Could not save setting {name} ({error.strerror}): nothing was changed")
         return parsed
 

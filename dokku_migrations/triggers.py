@@ -1,19 +1,16 @@
 """Dokku triggers: the deploy hooks, and the app lifecycle (rename, clone, delete)."""
 
-from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import gate
 from .dokku import check_app_name
 from .errors import UserError
+from .install import LEGACY_HOOK
 from .migrate import Context, Request, execute
-
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
-
 
 def legacy_hook_enabled() -> bool:
     """`install` links `pre-deploy` only on Dokku older than 0.34.4; then that hook does the work."""
-    return (PLUGIN_DIR / "pre-deploy").exists()
+    return LEGACY_HOOK.exists()
 
 
 def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:

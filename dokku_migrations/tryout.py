@@ -116,7 +116,10 @@ class TryDocker(Docker):
 
     def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
         """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
-        process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
+        try:
+            process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
+        except sh.ErrorReturnCode as error:  # the client itself died (e.g. Ctrl-C reached it first)
+            raise explain(error, "checking whether PostgreSQL is ready")
         return process.exit_code, (process.stderr or b"").decode("utf-8", "replace").strip()
 
     def state(self, container: str) -> Tuple[str, int]:
@@ -332,6 +335,8 @@ def report(result: Result, command: str, timeout: int) -> None:
     if result.timed_out:
         raise UserError(f"Migrations timed out after {timeout}s and were stopped; give them longer with "
                         f"--timeout {timeout * 2}")
+    if result.start_error:
+        raise UserError(f"The migration container could not start: {result.start_error}")
     if result.exit_code != 0:
         raise UserError(f"Migration command '{command}' failed with exit code {result.exit_code}")
     output.info1(f"Migrations succeeded in {result.seconds:.1f}s")
