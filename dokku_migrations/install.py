@@ -152,5 +152,12 @@ def install(env: Mapping[str, str]) -> None:
     if not environment_is_current():
         info1("Installing dokku-migrations' Python environment")
         create_environment()
+    compile_package()
     state_dirs(lib_root, env)
     info1(choose_deploy_hook(lib_root))
+
+
+def compile_package() -> None:
+    """Byte-compiles the plugin as root: the dokku user cannot write __pycache__ here, and would
+    otherwise recompile every module on every deploy."""
+    run([str(VENV / "bin" / "python"), "-m", "compileall", "-q", str(PLUGIN_DIR / "dokku_migrations")])
