@@ -6,23 +6,12 @@ no dependencies yet) and help stay cheap.
 """
 
 import os
-import signal
 import sys
 from typing import List
 
-from .errors import Interrupted, UserError
+from . import interrupts
+from .errors import UserError
 from .output import warn
-
-
-def interrupt_on_signals() -> None:
-    """Turns SIGINT/SIGTERM/SIGHUP into an exception once; a second signal cannot cut cleanup short."""
-    def handler(number: int, frame: object) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        raise Interrupted(signal.Signals(number).name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
 
 
 def dispatch(argv: List[str]) -> None:
@@ -33,7 +22,7 @@ def dispatch(argv: List[str]) -> None:
         from .install import install
         install(os.environ)
         return
-    interrupt_on_signals()
+    interrupts.install()
     if kind == "try":
         from .tryout import main as try_main
         try_main(rest, os.environ)

@@ -188,3 +188,49 @@ class Docker:
             if image and not excluded.strip() and image not in images:
                 images.append(image)
         return images
+
+    # --- what `try` needs: a network and a detached PostgreSQL container of its own ---------------
+    def pull(self, image: str) -> None:
+        self._run(f"pulling {image}", "image", "pull", "--quiet", image)
+
+    def create_network(self, name: str, label: str) -> None:
+        self._run("creating the throwaway network", "network", "create", f"--label={label}", name)
+
+    def remove_network(self, name: str) -> None:
+        """A network that is already gone is fine."""
+        try:
+            self._docker("network", "rm", name)
+        except sh.ErrorReturnCode as error:
+            stderr = error.stderr or b""
+            if b"not found" not in stderr and b"No such network" not in stderr:
+                raise explain(error, f"removing network {name}")
+
+    def start(self, container: str, doing: str) -> None:
+        self._run(doing, "container", "start", container)
+
+    def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
+        """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
+        try:
+            process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
+        except sh.ErrorReturnCode as error:  # the client itself died (e.g. Ctrl-C reached it first)
+            raise explain(error, "checking whether PostgreSQL is ready")
+        return process.exit_code, (process.stderr or b"").decode("utf-8", "replace").strip()
+
+    def state(self, container: str) -> Tuple[str, int]:
+        """(`running`/`exited`/..., exit code)."""
+        text = self._run("inspecting the PostgreSQL container", "container", "inspect", "--format",
+                         "{{.State.Status}} {{.State.ExitCode}}", container).split()
+        return text[0], int(text[1])
+
+    def last_log_line(self, container: str) -> str:
+        try:
+            text = str(self._docker("container", "logs", "--tail", "20", container, _err_to_out=True))
+        except sh.ErrorReturnCode:
+            return ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def labelled_containers(self, label: str) -> List[str]:
+        out = self._run("listing the throwaway containers", "container", "ls", "--all", "--quiet",
+                        "--filter", f"label={label}")
+        return [line for line in out.split() if line]

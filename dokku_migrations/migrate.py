@@ -19,7 +19,7 @@ from .history import History, Run
 from .lock import deploy_lock, run_lock
 from .manifest import detect
 from .plan import (PHASE, RUN, RUN_LABEL, SKIP, container_args, decide, image_kind, move_env_values,
-                   source_type, unsafe_config_keys)
+                   source_type, unsafe_config_keys, client_keys)
 from .runner import run_container
 from .settings import Resolved, SettingsStore
 
@@ -131,9 +131,13 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
                           deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
+    held_back = client_keys(list(config) + list(argv_values))
+    if held_back:
+        output.warn(f"Not passing {', '.join(held_back)} to the migration container: the docker client reads "
+                    "DOCKER_* variables from the same environment and would obey the app's values")
     env = dict(os.environ)
-    env.update(argv_values)
-    env.update(config)
+    env.update({key: value for key, value in {**argv_values, **config}.items() if key not in held_back})
+    args = [arg for arg in args if not (arg.startswith("--env=") and arg[len("--env="):] in held_back)]
     return Container(args=args, env=env, config_keys=sorted(config))
 
 

@@ -125,6 +125,12 @@ def unsafe_config_keys(keys: List[str]) -> List[str]:
     return [key for key in keys if not key or UNSAFE_KEY.search(key)]
 
 
+def client_keys(keys: List[str]) -> List[str]:
+    """Config keys the docker CLI itself obeys (DOCKER_HOST, DOCKER_CONFIG, ...): values travel in its
+    environment, so an app's DOCKER_HOST would point the client at another daemon."""
+    return sorted({key for key in keys if key.startswith("DOCKER_")})
+
+
 def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, command: str, deploy_args: List[str],
                    global_run_args: List[str], memory: str, cpus: str) -> List[str]:
     """The complete argv after `docker container create`; config values never appear in it."""

@@ -6,8 +6,12 @@ from typing import Callable, Dict, List, Optional
 
 import sh
 
+from . import interrupts
 from .docker import Docker
 from .output import IndentedStream
+
+
+WAIT_SLICE = 0.25
 
 
 @dataclass(frozen=True)
@@ -27,14 +31,13 @@ def run_container(docker: Docker, args: List[str], env: Dict[str, str], stream: 
     try:
         on_created(cid)
         process = docker.start_attached(cid, out=stream, err=stream)
-        try:
-            process.wait(timeout=timeout if timeout > 0 else None)
-        except sh.TimeoutException:
-            docker.kill(cid)
-            _settle(process)
-            return Result(None, True, time.monotonic() - started)
-        except sh.ErrorReturnCode:
-            pass
+        deadline = started + timeout if timeout > 0 else None
+        while not _finished(process, WAIT_SLICE):
+            interrupts.check()
+            if deadline is not None and time.monotonic() >= deadline:
+                docker.kill(cid)
+                _finished(process, 10)
+                return Result(None, True, time.monotonic() - started)
         exit_code, start_error = docker.outcome(cid)
         return Result(exit_code, False, time.monotonic() - started, start_error)
     finally:
@@ -46,9 +49,15 @@ def run_container(docker: Docker, args: List[str], env: Dict[str, str], stream: 
             stream.finish()
 
 
-def _settle(process: "sh.RunningCommand") -> None:
-    """Lets `docker start --attach` notice the kill and flush the last output it had."""
+def _finished(process: "sh.RunningCommand", seconds: float) -> bool:
+    """Waits up to `seconds` for `docker start --attach`; True once it ended *and* all its output was
+    delivered (sh's timed wait returns when the client exits, before its reader threads are joined:
+    `process.process.wait()` joins them, so no output arrives after our result line)."""
     try:
-        process.wait(timeout=10)
-    except (sh.TimeoutException, sh.ErrorReturnCode):
+        process.wait(timeout=seconds)
+    except sh.TimeoutException:
+        return False
+    except sh.ErrorReturnCode:
         pass
+    process.process.wait()
+    return True

@@ -23,10 +23,9 @@ import sys
 import time
 from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
-import sh
 
-from . import output
-from .docker import Docker, ImageInfo, explain
+from . import interrupts, output
+from .docker import Docker, ImageInfo
 from .errors import Interrupted, UserError
 from .manifest import detect
 from .plan import RUN, decide, image_kind, task_command
@@ -92,62 +91,12 @@ def printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")
 
 
-# --- the Docker boundary this command needs beyond docker.Docker -----------------------------------
-class TryDocker(Docker):
-    """Networks, detached service containers, exec and logs: only `try` needs them (so far)."""
-
-    def pull(self, image: str) -> None:
-        self._run(f"pulling {image}", "image", "pull", "--quiet", image)
-
-    def create_network(self, name: str, label: str) -> None:
-        self._run("creating the throwaway network", "network", "create", f"--label={label}", name)
-
-    def remove_network(self, name: str) -> None:
-        """A network that is already gone is fine."""
-        try:
-            self._docker("network", "rm", name)
-        except sh.ErrorReturnCode as error:
-            stderr = error.stderr or b""
-            if b"not found" not in stderr and b"No such network" not in stderr:
-                raise explain(error, f"removing network {name}")
-
-    def start(self, container: str, doing: str) -> None:
-        self._run(doing, "container", "start", container)
-
-    def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
-        """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
-        try:
-            process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
-        except sh.ErrorReturnCode as error:  # the client itself died (e.g. Ctrl-C reached it first)
-            raise explain(error, "checking whether PostgreSQL is ready")
-        return process.exit_code, (process.stderr or b"").decode("utf-8", "replace").strip()
-
-    def state(self, container: str) -> Tuple[str, int]:
-        """(`running`/`exited`/..., exit code)."""
-        text = self._run("inspecting the PostgreSQL container", "container", "inspect", "--format",
-                         "{{.State.Status}} {{.State.ExitCode}}", container).split()
-        return text[0], int(text[1])
-
-    def last_log_line(self, container: str) -> str:
-        try:
-            text = str(self._docker("container", "logs", "--tail", "20", container, _err_to_out=True))
-        except sh.ErrorReturnCode:
-            return ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-
-    def labelled_containers(self, label: str) -> List[str]:
-        out = self._run("listing the throwaway containers", "container", "ls", "--all", "--quiet",
-                        "--filter", f"label={label}")
-        return [line for line in out.split() if line]
-
-
 # --- the session -----------------------------------------------------------------------------------
 class Session:
     """Everything one `try` starts is named from one random id and labelled with it, so cleanup finds
     it even when an interrupt arrived halfway through a `docker` call."""
 
-    def __init__(self, docker: TryDocker, postgres_image: str, env: Mapping[str, str]) -> None:
+    def __init__(self, docker: Docker, postgres_image: str, env: Mapping[str, str]) -> None:
         self.docker = docker
         self.postgres_image = postgres_image
         self.env = env
@@ -176,12 +125,14 @@ class Session:
                             f"--network-alias={DB_HOST}", "--env=POSTGRES_PASSWORD", self.postgres_image],
                            {**self.env, "POSTGRES_PASSWORD": self.password}, doing="creating the PostgreSQL container")
         self.docker.start(self.postgres, "starting PostgreSQL")
+        interrupts.check()
         self.wait_until_ready(ready_wait(self.env))
 
     def wait_until_ready(self, wait: float) -> None:
         started = time.monotonic()
         deadline = started + wait
         while True:
+            interrupts.check()
             code, stderr = self.docker.exec_status(self.postgres, ["pg_isready", "-q", "-h", "127.0.0.1",
                                                                    "-U", "postgres"])
             if code == 0:
@@ -276,7 +227,7 @@ def find_command(docker: Docker, image: ImageInfo, command: Optional[str]) -> Tu
         return command, "--command"
     settings = resolve({}, {})
     plan = decide(settings, lambda: detect(settings.rules, image.workdir,
-                                           lambda paths: docker.read_file(image.ref, paths)))
+                                           lambda paths: docker.read_file(image.ref, paths, "try")))
     if plan.action != RUN:
         raise UserError(f"No migration command to try in {image.ref}: {plan.reason}; "
                         "pass one with --command 'CMD'")
@@ -286,9 +237,10 @@ def find_command(docker: Docker, image: ImageInfo, command: Optional[str]) -> Tu
 def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     options = parse_args(argv)
     ready_wait(env)
-    docker = TryDocker(env.get("DOCKER_BIN", "docker"))
+    docker = Docker(env.get("DOCKER_BIN", "docker"))
     try:
         image, command, source = prepare(docker, options)
+        interrupts.check()
     except Interrupted as error:
         raise UserError(f"Interrupted by {error.signame} before anything was started", error.exit_code) from None
     output.info1(f"Trying the migrations of {options.image} against a throwaway PostgreSQL")
@@ -297,8 +249,10 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
         try:
             session.start_postgres()
             output.info1(f"Running migrations: {command}")
-            output.verbose(f"from {source}; DATABASE_URL={session.shown_url}")
+            url = "from --env" if "DATABASE_URL" in options.env else session.shown_url
+            output.verbose(f"from {source}; DATABASE_URL={url}")
             result = session.run_migrations(image, command, options.env, options.timeout)
+            interrupts.check()
         except Interrupted:
             session.cleanup(interrupted=True)
             raise
@@ -312,7 +266,7 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     report(result, command, options.timeout)
 
 
-def prepare(docker: TryDocker, options: argparse.Namespace) -> Tuple[ImageInfo, str, str]:
+def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str, str]:
     """Everything that can fail before a container exists: the image, its command, the PostgreSQL image."""
     image = docker.inspect_image(options.image)
     if image is None:

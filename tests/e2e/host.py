@@ -147,6 +147,8 @@ class Host:
         for service in services.iterdir() if services.exists() else []:
             docker("container", "rm", "-f", f"dokku.postgres.{service.name}", check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+        if self in HOSTS:
+            HOSTS.remove(self)
 
 
 def http_get(container: dict, port: int = 5000, path: str = "/", timeout: float = 10) -> str:
@@ -175,7 +177,7 @@ def psql(service: str, sql: str, database: Optional[str] = None) -> str:
 def leftover_migration_containers() -> List[str]:
     """Migration and probe containers of the apps of this test session's hosts (other sessions may
     run on the same Docker engine at the same time)."""
-    apps = {p.name for host in HOSTS for p in host.root.iterdir()} if HOSTS else set()
+    apps = {p.name for host in HOSTS if host.root.is_dir() for p in host.root.iterdir()}
     found = []
     for label, owner in ((RUN_LABEL, "com.dokku.app-name"), (PROBE_LABEL, PROBE_LABEL)):
         for line in docker("container", "ls", "-a", "--filter", f"label={label}", "--format",
