@@ -20,10 +20,11 @@ def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     no_extra(parsed)
     ctx.dokku.require_app(app)
     image = parsed.flags.get("--image") or f"{ctx.dokku.image_repo(app)}:latest"
-    if "--image" not in parsed.flags and ctx.docker.inspect_image(image) is None:
-        raise UserError(f"App {app} has no deployed image yet: deploy it first, "
-                        f"or name one with 'dokku migrations:run {app} --image IMAGE'")
-    execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags))
+    never_deployed = "" if "--image" in parsed.flags else (
+        f"App {app} has no deployed image yet: deploy it first, or name one with "
+        f"'dokku migrations:run {app} --image IMAGE'")
+    execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags,
+                         missing_image=never_deployed))
 
 
 def set_(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:

@@ -8,10 +8,8 @@ Everything here is pure: the caller reads the files out of the image and passes 
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
-
-from jsonpath_ng import parse as parse_jsonpath
-from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from functools import lru_cache
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .errors import UserError
 
@@ -56,10 +54,18 @@ def parse_rule(text: str) -> Rule:
     if not command:
         raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty")
     try:
-        parse_jsonpath(jsonpath)
-    except (JsonPathLexerError, JsonPathParserError, Exception) as error:
+        compiled(jsonpath)
+    except Exception as error:
         raise UserError(f"Invalid detect rule '{text}': '{jsonpath}' is not a JSONPath ({error})")
     return Rule(file, jsonpath, command)
+
+
+@lru_cache(maxsize=None)
+def compiled(jsonpath: str) -> Any:
+    """Each JSONPath is parsed once per process: jsonpath-ng rebuilds its parser on every parse, and
+    it is imported only when a rule is first read (help, history and logs never pay for it)."""
+    from jsonpath_ng import parse
+    return parse(jsonpath)
 
 
 def candidate_paths(rule: Rule, workdir: str) -> List[str]:
@@ -118,7 +124,7 @@ def nesting_depth(text: str) -> int:
 
 def find_value(rule: Rule, path: str, document: object) -> Optional[str]:
     """The string the rule's JSONPath points at; None when absent or empty; error when not a string."""
-    matches = parse_jsonpath(rule.jsonpath).find(document)
+    matches = compiled(rule.jsonpath).find(document)
     if not matches:
         return None
     value = matches[0].value

@@ -55,6 +55,7 @@ class Request:
     image: str
     trigger: str
     dry_run: bool = False
+    missing_image: str = ""
 
 
 def execute(ctx: Context, request: Request) -> None:
@@ -64,13 +65,14 @@ def execute(ctx: Context, request: Request) -> None:
     if request.dry_run:
         preview(ctx, request, settings)
         return
+    image = inspect(ctx, request) if settings.enabled else None
     manual = request.trigger == "migrations:run"
     with run_lock(ctx.history.root / app / ".lock", app), \
             (deploy_lock(ctx.dokku.deploy_lock_path(app), app) if manual else nullcontext()):
         run = ctx.history.start(app, request.trigger)
         run.image = request.image
         try:
-            _execute(ctx, request, run, settings)
+            _execute(ctx, request, run, settings, image)
         except UserError as error:
             if not run.finished:
                 status = records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR
@@ -100,10 +102,10 @@ def keep_latest_on_running_image(ctx: Context, app: str, failed_id: str) -> None
         output.info1(f"{app} has never run: 'ps:restart' will refuse {repo}:latest until its migrations succeed")
 
 
-def inspect(ctx: Context, image: str) -> ImageInfo:
-    info = ctx.docker.inspect_image(image)
+def inspect(ctx: Context, request: Request) -> ImageInfo:
+    info = ctx.docker.inspect_image(request.image)
     if info is None:
-        raise UserError(f"Image {image} does not exist on this host")
+        raise UserError(request.missing_image or f"Image {request.image} does not exist on this host")
     return info
 
 
@@ -147,14 +149,13 @@ def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolve
     return lambda: detect(settings.rules, image.workdir, read_files)
 
 
-def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> None:
+def _execute(ctx: Context, request: Request, run: Run, settings: Resolved, image: Optional[ImageInfo]) -> None:
     app = request.app
-    if not settings.enabled:
+    if image is None:
         output.info1(f"Migrations are disabled for {app}: deploying without running them")
         output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
         return
-    image = inspect(ctx, request.image)
     run.image_id = image.id
     plan = decide(settings, detector(ctx, request, image, settings))
     if plan.action == SKIP:
@@ -208,7 +209,7 @@ def _execute(ctx: Context, request: Request, run: Run, settings: Resolved) -> No
 def preview(ctx: Context, request: Request, settings: Resolved) -> None:
     """--dry-run: says exactly what a run would do (keys, never values) and runs nothing."""
     app = request.app
-    image = inspect(ctx, request.image)
+    image = inspect(ctx, request)
     plan = decide(settings, detector(ctx, request, image, settings))
     output.info2(f"{app} migrations dry run: nothing will be run or changed")
     output.verbose(f"Image:    {request.image} ({image.id})")

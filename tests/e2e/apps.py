@@ -41,16 +41,22 @@ def echo_env(keys) -> str:
     )
 
 
+def node_base_image(name: str, node_modules: Path) -> str:
+    """dm-node:20 with a cached npm install at /app/node_modules, built once per content."""
+    node_id = docker("image", "inspect", "--format", "{{.Id}}", "dm-node:20")
+    digest = hashlib.sha256(f"{node_modules}\n{node_id}".encode()).hexdigest()[:12]
+    tag = f"{name}:{digest}"
+    if not docker("image", "ls", "-q", tag):
+        with tempfile.TemporaryDirectory() as context:
+            shutil.copytree(node_modules, Path(context) / "node_modules", symlinks=True)
+            (Path(context) / "Dockerfile").write_text("FROM dm-node:20\nCOPY node_modules /app/node_modules\n")
+            build(context, tag)
+    return tag
+
+
 class Images:
     def __init__(self, node_deps: Path) -> None:
-        digest = hashlib.sha256(str(node_deps).encode() + docker("image", "inspect", "--format", "{{.Id}}",
-                                                                 "dm-node:20").encode()).hexdigest()[:12]
-        self.base = f"dm-test-node-base:{digest}"
-        if not docker("image", "ls", "-q", self.base):
-            with tempfile.TemporaryDirectory() as context:
-                shutil.copytree(node_deps, Path(context) / "node_modules", symlinks=True)
-                (Path(context) / "Dockerfile").write_text("FROM dm-node:20\nCOPY node_modules /app/node_modules\n")
-                build(context, self.base)
+        self.base = node_base_image("dm-test-node-base", node_deps)
 
     def node_app(self, name: str, version: str, migrations: Dict[str, str], scripts: Optional[dict] = None,
                  package_json: Optional[str] = None, extra: Optional[Dict[str, str]] = None,

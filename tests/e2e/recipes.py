@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 
-from .apps import SERVER_JS, Images, build
+from .apps import SERVER_JS, Images, node_base_image
 from .host import REPO, docker
 
 EXAMPLE = REPO / "examples" / "node-pg-migrate"
@@ -204,14 +204,7 @@ def node_app_files(name: str, migrate: str, files: Dict[str, str]) -> Dict[str, 
 class Recipes:
     def __init__(self, images: Images, recipe_deps: Path) -> None:
         self.images = images
-        node_id = docker("image", "inspect", "--format", "{{.Id}}", "dm-node:20")
-        digest = hashlib.sha256(f"{recipe_deps}\n{node_id}".encode()).hexdigest()[:12]
-        self.node_base = f"dm-test-recipes-base:{digest}"
-        if not docker("image", "ls", "-q", self.node_base):
-            with tempfile.TemporaryDirectory() as context:
-                shutil.copytree(recipe_deps, Path(context) / "node_modules", symlinks=True)
-                (Path(context) / "Dockerfile").write_text("FROM dm-node:20\nCOPY node_modules /app/node_modules\n")
-                build(context, self.node_base)
+        self.node_base = node_base_image("dm-test-recipes-base", recipe_deps)
 
     def _node(self, name: str, files: Dict[str, str]) -> str:
         return self.images.build_files(name, files, f"FROM {self.node_base}\nWORKDIR /app\nCOPY . /app/\n"
