@@ -23,11 +23,10 @@ from typing import Mapping, Optional, Tuple
 from .errors import UserError
 from .output import info1, verbose
 
-PLUGIN_DIR = Path(__file__).resolve().parent.parent
+from .paths import LEGACY_HOOK, LEGACY_TARGET, PLUGIN_DIR
+
 VENV = PLUGIN_DIR / ".venv"
 REQUIREMENTS = PLUGIN_DIR / "requirements.txt"
-LEGACY_HOOK = PLUGIN_DIR / "pre-deploy"
-LEGACY_TARGET = Path("hooks") / "pre-deploy"
 DEPRECATED_SINCE = (0, 34, 4)
 MIN_PYTHON = (3, 9)
 

@@ -5,7 +5,7 @@ from typing import Mapping, Sequence
 from . import gate
 from .dokku import check_app_name
 from .errors import UserError
-from .install import LEGACY_HOOK
+from .paths import LEGACY_HOOK
 from .migrate import Context, Request, execute
 
 def legacy_hook_enabled() -> bool:
