@@ -302,11 +302,30 @@ def test_config_values_never_reach_a_command_line_a_file_or_the_history(host, im
     assert result.code == 0 and dry.code == 0
     assert seen == []
     assert secret not in result.output + dry.output
-    plugin_files = [p for root in (host.lib_root / "data" / "migrations", host.lib_root / "config" / "migrations")
-                    for p in root.rglob("*") if p.is_file()]
-    temporary = [p for p in Path("/tmp").rglob("*") if p.is_file() and not p.is_symlink()
-                 and host.base not in p.parents and p.stat().st_mtime >= started]
-    assert plugin_files and [p for p in plugin_files + temporary if secret.encode() in p.read_bytes()] == []
+    plugin_files = files_under(host.lib_root / "data" / "migrations") + files_under(host.lib_root / "config" / "migrations")
+    temporary = [p for p in files_under(Path("/tmp"), since=started) if host.base not in p.parents]
+    assert plugin_files and [p for p in plugin_files + temporary if secret.encode() in read_or_empty(p)] == []
+
+
+def files_under(root: Path, since: float = 0) -> list:
+    """Regular files below root (modified since `since`), tolerating files that other tests delete."""
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            try:
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since:
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+def read_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
 
 
 def test_an_apps_docker_host_config_never_redirects_the_docker_client(host, images, app):
