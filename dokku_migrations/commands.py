@@ -76,8 +76,7 @@ def global_rows(ctx: Context) -> Dict[str, str]:
 
 
 def report(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
-    flags = [f"--migrations-{key}" for key in report_rows_keys()]
-    parsed = split(argv, valued=["--format"], bare=["--global"] + flags)
+    parsed = split(argv, valued=["--format"], bare=["--global"], prefix_bare="--migrations-")
     fmt = output_format(parsed, ["stdout", "json"])
     wanted = [flag for flag in parsed.flags if flag.startswith("--migrations-")]
     if "--global" in parsed.flags:
@@ -96,13 +95,6 @@ def report(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
             return
     for app in apps:
         print_report(ctx, app, report_rows(ctx, app), fmt, wanted)
-
-
-def report_rows_keys() -> List[str]:
-    keys: List[str] = []
-    for name in KEYS:
-        keys += [name, f"global-{name}", f"computed-{name}"]
-    return keys + ["last-run-id", "last-run-status", "last-run-at", "latest-image-migrated"]
 
 
 def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wanted: List[str]) -> None:

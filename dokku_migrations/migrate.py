@@ -130,16 +130,17 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     kind = image_kind(image, config.get("DOKKU_APP_USER") or "herokuishuser")
     deploy_args, argv_values = move_env_values(
         ctx.dokku.deploy_args(app, image_tag(request.image), source_type(kind)))
-    args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
-                          deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
-                          memory=settings.get("memory"), cpus=settings.get("cpus"))
-    held_back = client_keys(list(config) + list(argv_values))
+    values = {**argv_values, **config}
+    held_back = client_keys(list(values))
     if held_back:
         output.warn(f"Not passing {', '.join(held_back)} to the migration container: the docker client reads "
                     "DOCKER_* variables from the same environment and would obey the app's values")
+    deploy_args = [arg for arg in deploy_args if arg not in {f"--env={key}" for key in held_back}]
+    args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
+                          deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
+                          memory=settings.get("memory"), cpus=settings.get("cpus"))
     env = dict(os.environ)
-    env.update({key: value for key, value in {**argv_values, **config}.items() if key not in held_back})
-    args = [arg for arg in args if not (arg.startswith("--env=") and arg[len("--env="):] in held_back)]
+    env.update({key: value for key, value in values.items() if key not in held_back})
     return Container(args=args, env=env, config_keys=sorted(config))
 
 
@@ -151,7 +152,7 @@ def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolve
 
 def _execute(ctx: Context, request: Request, run: Run, settings: Resolved, image: Optional[ImageInfo]) -> None:
     app = request.app
-    if image is None:
+    if not settings.enabled or image is None:
         output.info1(f"Migrations are disabled for {app}: deploying without running them")
         output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
