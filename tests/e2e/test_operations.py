@@ -103,8 +103,8 @@ def test_dry_run_prints_the_plan_with_config_keys_only_and_runs_nothing(host, im
     assert "sekrit-value-123" not in result.output
     assert f"--link dokku.postgres.{service_of(app)}:dokku-postgres-{service_of(app)}" in result.stdout
     created = docker("events", "--since", since, "--until", until, "--filter", "event=create",
-                     "--filter", f"label={RUN_LABEL}", "--format", "{{.ID}}")
-    assert created == ""
+                     "--filter", f"label={RUN_LABEL}", "--format", '{{index .Actor.Attributes "com.dokku.app-name"}}')
+    assert app not in created.split()
     assert psql(service_of(app), "SELECT to_regclass('widgets') IS NULL") == "t"
     assert host.history(app) == []
 
