@@ -27,7 +27,7 @@ def dispatch(argv: List[str]) -> None:
         from .tryout import main as try_main
         try_main(rest, os.environ)
         return
-    from .migrate import Context
+    from .context import Context
     if kind == "trigger" and rest:
         from .triggers import TRIGGERS
         if rest[0] not in TRIGGERS:

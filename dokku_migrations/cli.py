@@ -41,6 +41,7 @@ def split(argv: Sequence[str], valued: Sequence[str], bare: Sequence[str], prefi
     """Splits argv[1:] into words and known flags; an unknown flag is an error, not a word."""
     parsed = Parsed(argv[0] if argv else "")
     items = list(argv[1:])
+    valued = [*valued, "--app"]
     while items:
         item = items.pop(0)
         if item == "--":
@@ -63,11 +64,18 @@ def split(argv: Sequence[str], valued: Sequence[str], bare: Sequence[str], prefi
 
 
 def app_from(parsed: Parsed, env_app: Optional[str]) -> str:
-    """The app: first word, or Dokku's `--app` (given to plugins as DOKKU_APP_NAME)."""
+    """The app: Dokku's `--app` when given, else the first word.
+
+    `dokku --app shop migrations:set timeout 60` reaches a community plugin as argv
+    `migrations:set timeout 60` with DOKKU_APP_NAME=shop (the dokku script re-inserts the app only
+    for core plugins), so then no word is the app. A `--app` later in argv is exported the same way
+    and also stays in argv, where `split` takes it as a flag.
+    """
+    app = parsed.flags.get("--app") or env_app
+    if app:
+        return app
     if parsed.words:
         return parsed.words.pop(0)
-    if env_app:
-        return env_app
     raise UserError(f"Please specify an app to run the command on: dokku {parsed.name} <app>")
 
 

@@ -5,7 +5,7 @@ import sys
 from typing import Dict, List, Mapping, Sequence
 
 from . import output
-from .cli import app_from, help_text, no_extra, output_format, positive_int, split, SUMMARY
+from .cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
 from .dokku import APP_NAME, check_app_name
 from .errors import UserError
 from .gate import migrated_value
@@ -44,7 +44,7 @@ def set_(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         output.info1(f"Unset {name.name} {where}")
         return
     stored = ctx.settings.set(scope, name.name, "\n".join(values))
-    output.info1(f"Set {name.name} to {shown(stored)} {where}")
+    output.info1(f"Set {name.name} to {shown(stored or '')} {where}")
 
 
 def shown(value: str) -> str:
@@ -66,7 +66,7 @@ def report_rows(ctx: Context, app: str) -> Dict[str, str]:
     rows["last-run-status"] = last.status if last else ""
     rows["last-run-at"] = iso(last.started_at) if last else ""
     latest = ctx.docker.inspect_image(f"{ctx.dokku.image_repo(app)}:latest")
-    rows["latest-image-migrated"] = migrated_value(ctx.gate.status(app, latest.id)) if latest else ""
+    rows["latest-image-migrated"] = migrated_value(ctx.gate.record(app, latest.id)) if latest else ""
     return rows
 
 
@@ -83,7 +83,7 @@ def report(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         no_extra(parsed)
         print_report(ctx, "--global", global_rows(ctx), fmt, wanted)
         return
-    if parsed.words or env.get("DOKKU_APP_NAME"):
+    if parsed.words or env.get("DOKKU_APP_NAME") or "--app" in parsed.flags:
         app = check_app_name(app_from(parsed, env.get("DOKKU_APP_NAME")))
         no_extra(parsed)
         ctx.dokku.require_app(app)

@@ -1,85 +1,62 @@
-"""Everything asked of the Docker engine, through the docker CLI (as Dokku itself does).
+"""Everything asked of the Docker engine: the Engine API (engine.py) for all of it but one call.
 
-Returns plain values and raises UserError with a readable message; no caller sees `sh` errors.
+`docker container create` of the migration container goes through the docker CLI, which parses the
+app's docker options (`--link`, `-v`, `--log-opt`…) exactly as Dokku's own task containers get
+them. Returns plain values and raises UserError with a readable message; no caller sees HTTP or
+process errors.
 """
 
 import io
 import json
+import os
+import socket
+import subprocess
 import tarfile
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import sh
-
+from . import labels
+from .engine import Engine, EngineError, Hijacked, TooLarge, decode_stat, not_reachable, path_of, permission_denied
 from .errors import UserError
+from .image import ImageInfo
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-PROBE_LABEL = "com.dokku.migrations.probe"
+SYMLINK_MODE = 1 << 27  # Go's os.ModeSymlink, as the engine reports a path's mode
+
+
+def failed(error: EngineError, doing: str) -> UserError:
+    return UserError(f"Docker failed while {doing}: {error.message}")
 
 
 @dataclass(frozen=True)
-class ImageInfo:
-    ref: str
+class MigrationContainer:
+    """A container this plugin created for a run, as found on the engine."""
+
     id: str
-    workdir: str
-    entrypoint: List[str]
-    labels: Dict[str, str] = field(default_factory=dict)
-    env: List[str] = field(default_factory=list)
-
-
-def explain(error: "sh.ErrorReturnCode", doing: str) -> UserError:
-    """Turns a docker CLI failure into one line: what we were doing, and docker's own last words."""
-    text = (error.stderr or b"").decode("utf-8", "replace").strip()
-    if "Cannot connect to the Docker daemon" in text or "docker daemon is not running" in text.lower():
-        return UserError(f"Docker is not reachable while {doing}: is the Docker daemon running?")
-    if "permission denied" in text.lower() and "docker.sock" in text:
-        return UserError(f"Permission denied on the Docker socket while {doing}: is the dokku user in the docker group?")
-    last = text.splitlines()[-1] if text else f"exit {error.exit_code}"
-    return UserError(f"Docker failed while {doing}: {last.removeprefix('Error response from daemon: ')}")
-
-
-class CappedBuffer:
-    """Keeps at most `cap` bytes of a stream and remembers that there was more (hostile images)."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.data = bytearray()
-        self.overflowed = False
-
-    def write(self, chunk: bytes) -> None:
-        if len(self.data) + len(chunk) > self.cap:
-            self.overflowed = True
-        else:
-            self.data += chunk
+    run_id: int
+    running: bool
 
 
 class Docker:
-    """A thin wrapper over the docker CLI; one instance per run."""
+    """One per process: a thin facade over the engine; the CLI only for `create`."""
 
-    def __init__(self, binary: str = "docker") -> None:
-        try:
-            self._docker = sh.Command(binary).bake(_tty_out=False, _in="")
-        except sh.CommandNotFound:
-            raise UserError(f"'{binary}' was not found on PATH: install Docker or set DOCKER_BIN")
+    def __init__(self, binary: str, env: Mapping[str, str]) -> None:
+        self.binary = binary
+        self.env = dict(env)
+        self.engine = Engine(env)
 
-    def _run(self, doing: str, *args: str, **kwargs: Any) -> str:
-        try:
-            return str(self._docker(*args, **kwargs))
-        except sh.ErrorReturnCode as error:
-            raise explain(error, doing)
-
+    # --- images -----------------------------------------------------------------------------
     def inspect_image(self, ref: str) -> Optional[ImageInfo]:
         """None when the image does not exist; anything else wrong is an error."""
         try:
-            raw = str(self._docker("image", "inspect", "--format", "{{json .}}", ref))
-        except sh.ErrorReturnCode as error:
-            stderr = (error.stderr or b"").lower()
-            if b"invalid reference format" in stderr:
-                raise UserError(f"'{ref}' is not a valid image reference")
-            if b"no such image" in stderr or b"no such object" in stderr:
+            data = self.engine.json("GET", f"/images/{path_of(ref)}/json", f"inspecting image {ref}")
+        except EngineError as error:
+            if error.status == 404:
                 return None
-            raise explain(error, f"inspecting image {ref}")
-        data = json.loads(raw)
+            if error.status == 400 or "invalid reference" in error.message:
+                raise UserError(f"'{ref}' is not a valid image reference")
+            raise failed(error, f"inspecting image {ref}")
         config = data.get("Config") or {}
         return ImageInfo(
             ref=ref,
@@ -88,149 +65,317 @@ class Docker:
             entrypoint=config.get("Entrypoint") or [],
             labels=config.get("Labels") or {},
             env=config.get("Env") or [],
+            repo_tags=data.get("RepoTags") or [],
+            stop_signal=config.get("StopSignal") or "",
         )
 
-    def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
-        """Reads small files out of an image without running it (create, copy, remove).
+    def tag(self, source: str, target: str) -> None:
+        repo, _, tag = target.rpartition(":")
+        try:
+            self.engine.request("POST", f"/images/{path_of(source)}/tag", f"tagging {target}",
+                                query={"repo": repo, "tag": tag})
+        except EngineError as error:
+            raise failed(error, f"tagging {target}")
 
-        Symlinks are followed inside the image's own filesystem (`docker cp -L`), never the host's.
-        The never-started probe container is labelled with the app it reads for.
+    def untag(self, ref: str) -> None:
+        """Removes a tag (never the image another tag still holds); a tag that is gone is fine."""
+        try:
+            self.engine.request("DELETE", f"/images/{path_of(ref)}", f"removing {ref}", query={"noprune": "1"})
+        except EngineError as error:
+            if error.status not in (404, 409):
+                raise failed(error, f"removing {ref}")
+
+    def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
+        """Reads small files out of an image without running it (create, archive, remove).
+
+        Symlinks are followed inside the image's own filesystem (the engine resolves the link
+        target within the container's root), never the host's. The never-started probe container
+        is labelled with the app it reads for.
         """
-        cid = self.create(["--network=none", f"--label={PROBE_LABEL}={owner}", image, "/nonexistent"],
-                          doing=f"reading files from {image}")
+        doing = f"reading files from {image}"
+        try:
+            created = self.engine.json("POST", "/containers/create", doing, body={
+                "Image": image, "Cmd": ["/nonexistent"], "Labels": {labels.PROBE: owner},
+                "NetworkDisabled": True, "HostConfig": {"NetworkMode": "none"}})
+        except EngineError as error:
+            raise failed(error, doing)
+        cid = created["Id"]
         try:
             return {path: self._copy_out(cid, path) for path in paths}
         finally:
             self.remove(cid)
 
     def _copy_out(self, cid: str, path: str) -> Optional[bytes]:
-        buffer = CappedBuffer(MAX_MANIFEST_BYTES + 64 * 1024)
-        try:
-            self._docker("container", "cp", "-L", f"{cid}:{path}", "-", _out=buffer)
-        except sh.ErrorReturnCode as error:
-            if b"Could not find the file" in (error.stderr or b"") or b"No such" in (error.stderr or b""):
-                return None
-            if b"not a directory" in (error.stderr or b""):
-                return None
-            raise explain(error, f"reading {path} from the image")
-        if buffer.overflowed:
-            raise UserError(f"{path} in the image is larger than the {MAX_MANIFEST_BYTES // (1024 * 1024)} MB "
-                            "a manifest may be")
-        with tarfile.open(fileobj=io.BytesIO(buffer.data)) as archive:
-            member = next(iter(archive.getmembers()), None)
-            if member is None or not member.isfile():
-                return None
-            handle = archive.extractfile(member)
-            return handle.read() if handle else None
+        doing = f"reading {path} from the image"
+        for _ in range(2):
+            try:
+                _, headers, data = self.engine.request("GET", f"/containers/{cid}/archive", doing, query={"path": path},
+                                                       limit=MAX_MANIFEST_BYTES + 64 * 1024)
+            except TooLarge:
+                raise too_large(path)
+            except EngineError as error:
+                if error.status in (404, 400) or "not a directory" in error.message:
+                    return None
+                raise failed(error, doing)
+            stat = decode_stat(headers.get("x-docker-container-path-stat", ""))
+            target = stat.get("linkTarget") or ""
+            if int(stat.get("mode") or 0) & SYMLINK_MODE and target and target != path:
+                path = target
+                continue
+            return _single_file(data, path)
+        return None
 
-    def create(self, args: List[str], env: Optional[Mapping[str, str]] = None,
-               doing: str = "creating the migration container") -> str:
-        """`docker container create`; `env` is the client's environment, where `--env=KEY` finds values.
+    # --- the migration container ------------------------------------------------------------
+    def create(self, args: List[str], env: Mapping[str, str], env_file: bytes = b"") -> str:
+        """`docker container create ARGS`, with `env` as the client's environment (where `--env=KEY`
+        finds its value) and `env_file` read by the client from a pipe (`--env-file=/dev/fd/N`).
 
         If a signal interrupts us while the CLI is still creating, we let it finish and remove what it
         made: otherwise a container could appear after we stopped looking for it.
         """
-        kwargs: Dict[str, Any] = {"_env": dict(env)} if env is not None else {}
-        process = self._docker("container", "create", *args, _bg=True, _bg_exc=False, **kwargs)
+        read_end = write_end = -1
+        argv = [self.binary, "container", "create"]
+        if env_file:
+            read_end, write_end = os.pipe()
+            argv.append(f"--env-file=/dev/fd/{read_end}")
+        argv += args
         try:
-            process.wait()
-        except sh.ErrorReturnCode as error:
-            raise explain(error, doing)
+            process = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, pass_fds=(read_end,) if env_file else (),
+                                       start_new_session=True)
+        except FileNotFoundError:
+            raise UserError(f"'{self.binary}' was not found on PATH: install Docker or set DOCKER_BIN")
+        finally:
+            if read_end >= 0:
+                os.close(read_end)
+        writer = threading.Thread(target=_feed, args=(write_end, env_file), daemon=True) if env_file else None
+        if writer is not None:
+            writer.start()
+        try:
+            out, err = process.communicate()
         except BaseException:
             try:
-                process.wait(timeout=60)
-                self.remove(str(process).strip())
+                out, _ = process.communicate(timeout=60)
+                if out.strip():
+                    self.remove(out.decode().strip())
             except Exception:
                 pass
             raise
-        return str(process).strip()
+        if process.returncode != 0:
+            raise explain(err, process.returncode, "creating the migration container")
+        return out.decode().strip()
 
-    def start_attached(self, cid: str, out: Any, err: Any) -> "sh.RunningCommand":
-        """Starts the container and streams its output; returns the running `docker start --attach`."""
-        return self._docker("container", "start", "--attach", cid, _out=out, _err=err, _bg=True,
-                            _bg_exc=False, _out_bufsize=65536, _err_bufsize=65536, _ok_code=range(256))
-
-    def outcome(self, cid: str) -> Tuple[int, str]:
-        """Exit code, and Docker's error when the container could not even start (e.g. a dead --link)."""
-        out = self._run("reading the exit code", "container", "inspect", "--format",
-                        "{{.State.ExitCode}} {{.State.Error}}", cid)
-        code, _, error = out.strip().partition(" ")
-        return int(code), error.strip()
-
-    def kill(self, cid: str) -> None:
+    def start(self, cid: str) -> str:
+        """Starts the container; returns Docker's reason when it cannot start (e.g. a dead --link)."""
         try:
-            self._docker("container", "kill", cid)
-        except sh.ErrorReturnCode:
-            pass
+            self.engine.request("POST", f"/containers/{cid}/start", "starting the migration container")
+        except EngineError as error:
+            if error.status == 404:
+                raise failed(error, "starting the migration container")
+            return error.message
+        return ""
+
+    def attach(self, cid: str) -> Hijacked:
+        try:
+            return self.engine.stream(f"/containers/{cid}/attach", "attaching to the migration container",
+                                      {"stream": "1", "stdout": "1", "stderr": "1"})
+        except EngineError as error:
+            raise failed(error, "attaching to the migration container")
+
+    def wait(self, cid: str, seconds: float) -> Optional[int]:
+        """The container's real exit code once it has stopped; None if it still runs after `seconds`."""
+        try:
+            data = self.engine.json("POST", f"/containers/{cid}/wait", "waiting for the migration container",
+                                    timeout=max(seconds, 0.001))
+        except socket.timeout:
+            return None
+        except EngineError as error:
+            raise failed(error, "waiting for the migration container")
+        return int(data["StatusCode"])
+
+    def signal(self, cid: str, name: str) -> None:
+        """Sends a signal; a container that already stopped or is gone is fine."""
+        try:
+            self.engine.request("POST", f"/containers/{cid}/kill", f"sending {name} to the migration container",
+                                query={"signal": name})
+        except EngineError as error:
+            if error.status not in (404, 409):
+                raise failed(error, f"sending {name} to the migration container")
+
+    def state(self, cid: str) -> Optional[Tuple[bool, int]]:
+        """(running, exit code), or None when the container is gone."""
+        try:
+            data = self.engine.json("GET", f"/containers/{cid}/json", "inspecting the migration container")
+        except EngineError as error:
+            if error.status == 404:
+                return None
+            raise failed(error, "inspecting the migration container")
+        state = data.get("State") or {}
+        return bool(state.get("Running")) or state.get("Status") == "restarting", int(state.get("ExitCode") or 0)
 
     def remove(self, cid: str) -> None:
         """Force-removes; a container that is already gone is fine."""
         try:
-            self._docker("container", "rm", "--force", "--volumes", cid)
-        except sh.ErrorReturnCode as error:
-            if b"No such container" not in (error.stderr or b""):
-                raise explain(error, f"removing container {cid[:12]}")
+            self.engine.request("DELETE", f"/containers/{cid}", f"removing container {cid[:12]}",
+                                query={"force": "1", "v": "1"})
+        except EngineError as error:
+            if error.status != 404 and "already in progress" not in error.message:
+                raise failed(error, f"removing container {cid[:12]}")
 
-    def tag(self, source: str, target: str) -> None:
-        self._run(f"tagging {target}", "image", "tag", source, target)
+    # --- what runs for an app ---------------------------------------------------------------
+    def _containers(self, labels: List[str], every: bool, doing: str) -> List[Dict[str, Any]]:
+        try:
+            return self.engine.json("GET", "/containers/json", doing, query={
+                "all": "1" if every else "0", "filters": json.dumps({"label": labels})}) or []
+        except EngineError as error:
+            raise failed(error, doing)
 
-    def running_image_ids(self, app: str, exclude_label: str) -> List[str]:
-        """Image ids of the app's running containers, newest first (Dokku labels every app container)."""
-        ids = self._run("listing the app's containers", "container", "ls", "--quiet",
-                        "--filter", f"label=com.dokku.app-name={app}").split()
-        if not ids:
-            return []
-        out = self._run("inspecting the app's containers", "container", "inspect", "--format",
-                        f'{{{{.Image}}}} {{{{index .Config.Labels "{exclude_label}"}}}}', *ids)
+    def deployed_image_ids(self, app: str) -> List[str]:
+        """Image ids of the app's running deploy containers, newest first: what is serving.
+
+        Dokku labels the containers its scheduler deploys `com.dokku.container-type=deploy`; `dokku
+        run` and cron containers carry other types and say nothing about what went live.
+        """
+        found = self._containers([f"{labels.APP}={app}", f"{labels.CONTAINER_TYPE}=deploy"], False,
+                                 "listing the app's containers")
         images: List[str] = []
-        for line in out.splitlines():
-            image, _, excluded = line.partition(" ")
-            if image and not excluded.strip() and image not in images:
+        for container in sorted(found, key=lambda c: -int(c.get("Created") or 0)):
+            image = container.get("ImageID") or ""
+            if image and image not in images:
                 images.append(image)
         return images
 
-    # --- what `try` needs: a network and a detached PostgreSQL container of its own ---------------
+    def migration_containers(self, app: str) -> List[MigrationContainer]:
+        """Every migration container of the app the engine still has, running or not."""
+        found = self._containers([f"{labels.APP}={app}", labels.RUN], True,
+                                 "looking for left-over migration containers")
+        result = []
+        for container in found:
+            run_id = (container.get("Labels") or {}).get(labels.RUN, "")
+            result.append(MigrationContainer(
+                id=container["Id"], run_id=int(run_id) if run_id.isdigit() else 0,
+                running=container.get("State") in ("running", "restarting", "paused")))
+        return result
+
+    # --- what `try` needs: a network and a detached database container of its own -------------
     def pull(self, image: str) -> None:
-        self._run(f"pulling {image}", "image", "pull", "--quiet", image)
+        """Pulls an image; the engine reports a failed pull inside its progress stream."""
+        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        try:
+            _, _, data = self.engine.request("POST", "/images/create", f"pulling {image}",
+                                             query={"fromImage": repo, "tag": tag}, timeout=3600)
+        except EngineError as error:
+            raise failed(error, f"pulling {image}")
+        for line in data.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("error"):
+                raise UserError(f"Docker failed while pulling {image}: {event['error']}")
 
     def create_network(self, name: str, label: str) -> None:
-        self._run("creating the throwaway network", "network", "create", f"--label={label}", name)
+        key, _, value = label.partition("=")
+        try:
+            self.engine.request("POST", "/networks/create", "creating the throwaway network",
+                                body={"Name": name, "Labels": {key: value}, "CheckDuplicate": True})
+        except EngineError as error:
+            raise failed(error, "creating the throwaway network")
 
     def remove_network(self, name: str) -> None:
         """A network that is already gone is fine."""
         try:
-            self._docker("network", "rm", name)
-        except sh.ErrorReturnCode as error:
-            stderr = error.stderr or b""
-            if b"not found" not in stderr and b"No such network" not in stderr:
-                raise explain(error, f"removing network {name}")
+            self.engine.request("DELETE", f"/networks/{path_of(name)}", f"removing network {name}")
+        except EngineError as error:
+            if error.status != 404:
+                raise failed(error, f"removing network {name}")
 
-    def start(self, container: str, doing: str) -> None:
-        self._run(doing, "container", "start", container)
+    def run_service(self, name: str, image: str, env: Mapping[str, str], label: str, network: str,
+                    alias: str, doing: str) -> None:
+        """Creates and starts a detached container; its env goes over the socket, never on argv."""
+        key, _, value = label.partition("=")
+        body = {"Image": image, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": {key: value},
+                "HostConfig": {"NetworkMode": network},
+                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": [alias]}}}}
+        try:
+            self.engine.request("POST", "/containers/create", doing, query={"name": name}, body=body)
+            self.engine.request("POST", f"/containers/{path_of(name)}/start", doing)
+        except EngineError as error:
+            raise failed(error, doing)
 
     def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
-        """Exit code and stderr of a command run in a running container (any exit code is an answer)."""
+        """Exit code and output of a command run in a running container (any exit code is an answer)."""
+        doing = "running a command in the database container"
         try:
-            process = self._docker("container", "exec", container, *argv, _ok_code=range(256), _return_cmd=True)
-        except sh.ErrorReturnCode as error:  # the client itself died (e.g. Ctrl-C reached it first)
-            raise explain(error, "checking whether PostgreSQL is ready")
-        return process.exit_code, (process.stderr or b"").decode("utf-8", "replace").strip()
-
-    def state(self, container: str) -> Tuple[str, int]:
-        """(`running`/`exited`/..., exit code)."""
-        text = self._run("inspecting the PostgreSQL container", "container", "inspect", "--format",
-                         "{{.State.Status}} {{.State.ExitCode}}", container).split()
-        return text[0], int(text[1])
+            created = self.engine.json("POST", f"/containers/{path_of(container)}/exec", doing,
+                                       body={"Cmd": argv, "AttachStdout": True, "AttachStderr": True})
+            _, _, data = self.engine.request("POST", f"/exec/{created['Id']}/start", doing,
+                                             body={"Detach": False, "Tty": False}, timeout=60)
+            inspected = self.engine.json("GET", f"/exec/{created['Id']}/json", doing)
+        except EngineError as error:
+            if "executable file not found" in error.message or "no such file" in error.message.lower():
+                return 127, error.message
+            raise failed(error, doing)
+        return int(inspected.get("ExitCode") or 0), demultiplex(data).decode("utf-8", "replace").strip()
 
     def last_log_line(self, container: str) -> str:
         try:
-            text = str(self._docker("container", "logs", "--tail", "20", container, _err_to_out=True))
-        except sh.ErrorReturnCode:
+            _, _, data = self.engine.request("GET", f"/containers/{path_of(container)}/logs", "reading logs",
+                                             query={"stdout": "1", "stderr": "1", "tail": "20"})
+        except (EngineError, UserError):
             return ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = [line.strip() for line in demultiplex(data).decode("utf-8", "replace").splitlines() if line.strip()]
         return lines[-1] if lines else ""
 
     def labelled_containers(self, label: str) -> List[str]:
-        out = self._run("listing the throwaway containers", "container", "ls", "--all", "--quiet",
-                        "--filter", f"label={label}")
-        return [line for line in out.split() if line]
+        return [container["Id"] for container in self._containers([label], True, "listing the throwaway containers")]
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def demultiplex(data: bytes) -> bytes:
+    """The payloads of Docker's multiplexed stream format (8-byte frame headers), concatenated."""
+    out = bytearray()
+    while len(data) >= 8:
+        size = int.from_bytes(data[4:8], "big")
+        out += data[8:8 + size]
+        data = data[8 + size:]
+    return bytes(out)
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """Writes the env file into its pipe from a thread: the client reads it while starting up."""
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+    except OSError:
+        pass
+
+
+def _single_file(data: bytes, path: str) -> Optional[bytes]:
+    """The one regular file in an archive the engine sent; None for a directory or anything else."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        member = next(iter(archive.getmembers()), None)
+        if member is None or not member.isfile():
+            return None
+        if member.size > MAX_MANIFEST_BYTES:
+            raise too_large(path)
+        handle = archive.extractfile(member)
+        return handle.read() if handle else None
+
+
+def too_large(path: str) -> UserError:
+    return UserError(f"{path} in the image is larger than the {MAX_MANIFEST_BYTES // (1024 * 1024)} MB "
+                     "a manifest may be")
+
+
+def explain(stderr: bytes, code: int, doing: str) -> UserError:
+    """Turns a docker CLI failure into one line: what we were doing, and docker's own last words."""
+    text = (stderr or b"").decode("utf-8", "replace").strip()
+    if "Cannot connect to the Docker daemon" in text or "docker daemon is not running" in text.lower():
+        return UserError(not_reachable(doing))
+    if "permission denied" in text.lower() and "docker.sock" in text:
+        return UserError(permission_denied(doing))
+    last = text.splitlines()[-1] if text else f"exit {code}"
+    return UserError(f"Docker failed while {doing}: {last.removeprefix('Error response from daemon: ')}")

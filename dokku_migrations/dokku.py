@@ -7,15 +7,16 @@ DOKKU_LIB_ROOT, ...), never hard-coded, so the plugin works on any Dokku layout.
 import json
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping
-
-import sh
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from .errors import UserError
 
-APP_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+# Dokku's VerifyAppName (plugins/common/common.go) accepts an existing app under the current rule
+# `^[a-z0-9][a-z0-9.-]*$` or the legacy one that also allowed `_`; neither limits the length.
+APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 # Flags app-json drops from the deploy args before it runs a task container: a one-off
 # container must not publish ports, restart, or be squeezed by the web process's limits.
@@ -30,7 +31,8 @@ def check_app_name(app: str) -> str:
     """Refuses anything Dokku would not accept as an app name, before it reaches a path or argv."""
     if not APP_NAME.fullmatch(app or ""):
         shown = app.encode("unicode_escape").decode("ascii") if app else ""
-        raise UserError(f"Invalid app name '{shown}': use lowercase letters, digits, '-' and '.'")
+        raise UserError(f"Invalid app name '{shown}': Dokku app names are lowercase letters, digits, '-', '.' "
+                        "(and '_' in older apps); check 'dokku apps:list'")
     return app
 
 
@@ -91,35 +93,93 @@ class Dokku:
         return self.lib_root / "data" / "apps" / app / ".deploy.lock"
 
     def trigger(self, name: str, *args: str) -> str:
-        """Runs `plugn trigger` with empty stdin and returns its stdout."""
+        """Runs `plugn trigger NAME ARGS` with empty stdin and returns its stdout."""
+        return self.triggers(Call(name, args))[0]
+
+    def triggers(self, *calls: "Call") -> List[str]:
+        """Runs independent triggers at the same time (each is a plugn process walking every plugin)
+        and returns their stdouts in order; the first failure is raised once all have ended.
+
+        A failure is told with the trigger's stderr only: the stdout of some triggers is the app's
+        config (config-export), which must never reach a message.
+        """
+        processes = []
         try:
-            return str(sh.Command(self.plugn_bin)("trigger", name, *args, _in="", _tty_out=False))
-        except sh.CommandNotFound:
+            for call in calls:
+                processes.append(subprocess.Popen([self.plugn_bin, "trigger", call.name, *call.args],
+                                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE))
+        except FileNotFoundError:
             raise UserError(f"'{self.plugn_bin}' was not found on PATH: is this a Dokku host?")
-        except sh.ErrorReturnCode as error:
-            detail = last_line(error.stderr) or last_line(error.stdout)
-            raise UserError(f"Dokku's '{name}' trigger failed (exit {error.exit_code}){': ' + detail if detail else ''}")
+        finally:
+            outputs = [process.communicate() for process in processes]
+        for call, process, (_, err) in zip(calls, processes, outputs):
+            if process.returncode != 0:
+                detail = last_line(err)
+                raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
+                                f"{': ' + detail if detail else ''}; run it by hand to see why: "
+                                f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
+        return [out.decode("utf-8", "replace") for out, _ in outputs]
 
     def config_values(self, app: str) -> Dict[str, str]:
         """The app's merged config, as Dokku hands it to task containers (never written anywhere)."""
-        raw = self.trigger("config-export", app, "false", "true", "json")
-        try:
-            values = json.loads(raw or "{}")
-        except ValueError:
-            raise UserError(f"Could not read the config of {app}: 'config-export' did not return JSON")
-        if not isinstance(values, dict):
-            raise UserError(f"Could not read the config of {app}: 'config-export' did not return an object")
-        return {str(key): str(value) for key, value in values.items()}
+        return parse_config(app, self.triggers(config_export(app))[0])
 
     def deploy_args(self, app: str, image_tag: str, image_source_type: str) -> List[str]:
         """Docker args for the app's deploy phase: config keys, links, networks, volumes, ..."""
-        deploy = self.trigger("docker-args-deploy", app, image_tag)
-        process = self.trigger("docker-args-process-deploy", app, image_source_type, image_tag)
+        deploy, process = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type))
         return filter_task_args(split_args(deploy) + split_args(process))
+
+    def task_inputs(self, app: str, image_tag: str, image_source_type: str) -> Tuple[List[str], Dict[str, str]]:
+        """What a task container needs from Dokku, asked all at once: its docker args and the config."""
+        deploy, process, config = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type),
+                                                config_export(app))
+        return filter_task_args(split_args(deploy) + split_args(process)), parse_config(app, config)
+
+    def deploying_image(self, app: str, tag: str) -> str:
+        """The image the scheduler will start for TAG, resolved as Dokku resolves it
+        (plugins/common/functions get_deploying_app_image_name: the registry plugin may name another
+        repository, image repo and tag)."""
+        repository, repo, deployed_tag = self.triggers(Call("deployed-app-repository", (app,)),
+                                                       Call("deployed-app-image-repo", (app,)),
+                                                       Call("deployed-app-image-tag", (app,)))
+        return f"{repository.strip()}{repo.strip() or self.image_repo(app)}:{deployed_tag.strip() or tag or 'latest'}"
 
     def post_container_create(self, app: str, container_id: str, phase: str) -> None:
         """Lets the network plugin attach the app's post-create networks, as it does for Dokku's own tasks."""
         self.trigger("post-container-create", "app", container_id, app, phase)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A trigger call with its inputs named, as Dokku's Go code writes them (PlugnTriggerInput)."""
+
+    name: str
+    args: Sequence[str] = ()
+
+
+def config_export(app: str) -> Call:
+    """The app's config merged over the global one, as JSON (plugins/config: app, global, merged, format)."""
+    is_global, merged, output_format = "false", "true", "json"
+    return Call("config-export", (app, is_global, merged, output_format))
+
+
+def deploy_arg_calls(app: str, image_tag: str, image_source_type: str) -> Tuple[Call, Call]:
+    """app-json's two calls for a task container's docker args (plugins/app-json executeScript)."""
+    return (Call("docker-args-deploy", (app, image_tag)),
+            Call("docker-args-process-deploy", (app, image_source_type, image_tag)))
+
+
+def parse_config(app: str, raw: str) -> Dict[str, str]:
+    try:
+        values = json.loads(raw or "{}")
+    except ValueError:
+        raise UserError(f"Could not read the config of {app}: 'config-export' did not return JSON; "
+                        f"check 'dokku config:show {app}'")
+    if not isinstance(values, dict):
+        raise UserError(f"Could not read the config of {app}: 'config-export' did not return an object; "
+                        f"check 'dokku config:show {app}'")
+    return {str(key): str(value) for key, value in values.items()}
 
 
 def last_line(data: bytes) -> str:

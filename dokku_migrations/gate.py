@@ -1,21 +1,61 @@
-"""Which images have had their migrations applied, so a failed release can never go live later.
+"""Which images may go live: the whole policy that keeps an unmigrated image from ever starting.
 
 Dokku leaves `dokku/<app>:latest` on the new image when a release fails, and `ps:restart`,
-`ps:scale` and `dokku deploy` start that tag without any release trigger. We remember, per
-app and image id, how its migrations went; the `scheduler-deploy` trigger (which all of those
-commands pass through) refuses an image whose migrations failed.
+`ps:scale` and `dokku deploy` start that tag without any release trigger; only our
+`scheduler-deploy` trigger stands in their way. So the plugin remembers, per app and image id:
+
+- a status, written *before* anything can go wrong: `pending` as soon as a deploy trigger has the
+  image, then `migrated`, `nothing-to-run`, `disabled` or `failed`. A deploy killed in any way
+  (SIGKILL, builds:cancel's SIGQUIT, the OOM killer, an import error) leaves `pending`: fail closed;
+- whether the image went live (post-deploy, or seen serving): an image that already served can
+  never become unstartable because a later re-run on it failed (config:set, ps:start, ps:restore).
+
+An image with no record predates the plugin (or never passed a release) and may start.
+This module is standard-library only: `scheduler-deploy` must keep working with a broken venv.
 """
 
+import fcntl
 import json
 import os
-import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Iterator, Optional
 
+from .files import write_atomic
+
+if TYPE_CHECKING:
+    from .docker import Docker
+
+PENDING = "pending"
 MIGRATED = "migrated"
 NOTHING_TO_RUN = "nothing-to-run"
+DISABLED = "disabled"
 FAILED = "failed"
+UNKNOWN = "unknown"  # went live without the plugin ever running for it
+STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
+FAILED_TAG = "migrations-failed"
+
+
+@dataclass(frozen=True)
+class Record:
+    status: str
+    live: bool = False
+
+
+def may_start(record: Optional[Record]) -> bool:
+    """The rule `scheduler-deploy` applies: unknown, live, or migrated (or nothing to migrate)."""
+    return record is None or record.live or record.status in STARTABLE
+
+
+def migrated_value(record: Optional[Record]) -> str:
+    """What `migrations:report` shows for the image tagged latest."""
+    if record is None or record.status == UNKNOWN:
+        return "unknown"
+    if record.status in STARTABLE:
+        return "true"
+    return "pending" if record.status == PENDING else "false"
 
 
 class Gate:
@@ -25,40 +65,87 @@ class Gate:
     def _path(self, app: str) -> Path:
         return self.root / app / "images.json"
 
-    def _read(self, app: str) -> Dict[str, str]:
+    def _read(self, app: str) -> Dict[str, Record]:
         try:
             data = json.loads(self._path(app).read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        records = {}
+        for image_id, value in data.items():
+            if isinstance(value, str):  # the first version stored the status alone
+                records[image_id] = Record(value)
+            elif isinstance(value, dict) and isinstance(value.get("status"), str):
+                records[image_id] = Record(value["status"], bool(value.get("live")))
+        return records
 
-    def status(self, app: str, image_id: str) -> Optional[str]:
+    def record(self, app: str, image_id: str) -> Optional[Record]:
         return self._read(app).get(image_id)
 
-    def mark(self, app: str, image_id: str, status: str) -> None:
-        """Newest last; only the last REMEMBERED images are kept."""
-        if not image_id:
-            return
-        data = self._read(app)
-        data.pop(image_id, None)
-        data[image_id] = status
-        kept = dict(list(data.items())[-REMEMBERED:])
+    @contextmanager
+    def _locked(self, app: str) -> Iterator[Dict[str, Record]]:
+        """Read-modify-write under a short blocking flock: post-deploy and a run may write at once."""
         path = self._path(app)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".images.")
+        handle = os.open(path.parent / ".images.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(kept, out)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            records = self._read(app)
+            yield records
+            kept = dict(list(records.items())[-REMEMBERED:])
+            data = {key: {"status": value.status, "live": value.live} for key, value in kept.items()}
+            write_atomic(path, json.dumps(data).encode())
+        finally:
+            os.close(handle)
+
+    def mark(self, app: str, image_id: str, status: str) -> None:
+        """Newest last; only the last REMEMBERED images are kept. Whether it went live is kept too."""
+        if not image_id:
+            return
+        with self._locked(app) as records:
+            old = records.pop(image_id, None)
+            records[image_id] = Record(status, bool(old and old.live))
+
+    def mark_live(self, app: str, image_id: str) -> None:
+        if not image_id:
+            return
+        with self._locked(app) as records:
+            old = records.pop(image_id, None)
+            records[image_id] = Record(old.status if old else UNKNOWN, True)
 
 
-def migrated_value(status: Optional[str]) -> str:
-    """What `migrations:report` shows for the image tagged latest."""
-    if status in (MIGRATED, NOTHING_TO_RUN):
-        return "true"
-    if status == FAILED:
-        return "false"
-    return "unknown"
+
+def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
+    """Went live before (post-deploy), or serving right now (an image that predates the plugin)."""
+    record = gate.record(app, image_id)
+    if record is not None and record.live:
+        return True
+    if image_id in docker.deployed_image_ids(app):
+        gate.mark_live(app, image_id)
+        return True
+    return False
+
+
+def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str) -> str:
+    """After a deploy's run failed or died: the image is marked failed, and `latest` points back at
+    the image that is serving, so restarts keep serving it. Returns what to tell the user.
+
+    An image that already went live stays startable (its record keeps `live`), and `latest` is left
+    alone when it no longer names the failed image (a newer deploy has moved it since).
+    """
+    gate.mark(app, image_id, FAILED)
+    record = gate.record(app, image_id)
+    if record is not None and record.live:
+        return ""
+    latest = docker.inspect_image(f"{repo}:latest")
+    if latest is None or latest.id != image_id:
+        return ""
+    docker.tag(image_id, f"{repo}:{FAILED_TAG}")
+    previous = [image for image in docker.deployed_image_ids(app) if image != image_id]
+    if previous:
+        docker.tag(previous[0], f"{repo}:latest")
+        return (f"{repo}:latest points to the running image again, so restarts keep serving it; "
+                f"the new image is kept as {repo}:{FAILED_TAG}")
+    return (f"{app} has never run: 'dokku ps:restart {app}' will refuse {repo}:latest until its "
+            f"migrations succeed (the image is also tagged {repo}:{FAILED_TAG})")

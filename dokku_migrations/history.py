@@ -8,7 +8,6 @@ The log is written as the output streams; the record is rewritten atomically whe
 import json
 import os
 import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator, List, Optional
 
 from .errors import UserError
+from .files import write_atomic
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -24,6 +24,7 @@ TIMED_OUT = "timed-out"
 INTERRUPTED = "interrupted"
 SKIPPED = "skipped"
 ERROR = "error"
+DEPLOY_TRIGGERS = ("pre-release-builder", "pre-deploy")
 
 
 @dataclass
@@ -40,10 +41,16 @@ class Run:
     exit_code: Optional[int] = None
     duration: Optional[float] = None
     message: str = ""
+    stopped_with: str = ""  # the signal that ended it when it was stopped (timeout, interrupt): SIGTERM or SIGKILL
 
     @property
     def finished(self) -> bool:
         return self.status != RUNNING
+
+    @property
+    def deploy(self) -> bool:
+        """Run by a deploy (its image's fate is the gate's business), not by `migrations:run`."""
+        return self.trigger in DEPLOY_TRIGGERS
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -98,15 +105,7 @@ class History:
 
     def save(self, run: Run) -> None:
         with guard("save the run record"):
-            directory = self.runs_dir(run.app)
-            handle, temp = tempfile.mkstemp(dir=directory, prefix=".run.")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as out:
-                    json.dump(run.as_json(), out)
-                os.replace(temp, directory / f"{run.id}.json")
-            except BaseException:
-                _unlink(temp)
-                raise
+            write_atomic(self.runs_dir(run.app) / f"{run.id}.json", json.dumps(run.as_json()).encode())
 
     def finish(self, run: Run, status: str, keep: int, exit_code: Optional[int] = None, message: str = "") -> None:
         run.status = status
@@ -115,6 +114,28 @@ class History:
         run.duration = round(time.time() - run.started_at, 3)
         self.save(run)
         self.prune(run.app, keep)
+
+    def abandon(self, app: str, run_id: int, message: str) -> Optional[Run]:
+        """Finishes a run its process never finished (killed), if nobody has since; returns it then."""
+        run = self.load(app, run_id)
+        if run is None or run.finished:
+            return None
+        run.status = INTERRUPTED
+        run.message = message
+        run.duration = round(time.time() - run.started_at, 3)
+        self.save(run)
+        return run
+
+    def unfinished(self, app: str) -> List[Run]:
+        return [run for run in self.runs(app) if not run.finished]
+
+    def append_note(self, app: str, run_id: int, note: str) -> None:
+        """A line of the plugin's own at the end of a run's log (what happened after its output)."""
+        try:
+            with open(self.log_path(app, run_id), "ab") as log:
+                log.write(f"[dokku-migrations] {note}\n".encode())
+        except OSError:
+            pass
 
     def ids(self, app: str) -> List[int]:
         directory = self.runs_dir(app)

@@ -1,4 +1,4 @@
-"""SIGINT/SIGTERM/SIGHUP become one `Interrupted` exception in the main thread, so every `finally`
+"""SIGINT/SIGTERM/SIGHUP/SIGQUIT become one `Interrupted` exception in the main thread, so every `finally`
 removes what it started; the signal is also remembered, because Python drops an exception raised
 where it cannot propagate (inside a finaliser), and the long waits check for it between slices.
 
@@ -10,7 +10,8 @@ from typing import List, Optional
 
 from .errors import Interrupted
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGQUIT: `dokku builds:cancel` sends it to the deploy's whole process group.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _received: List[str] = []
 
 

@@ -48,25 +48,59 @@ def run_lock(path: Path, app: str) -> Iterator[None]:
 
 
 @contextmanager
-def deploy_lock(path: Path, app: str) -> Iterator[None]:
-    """Holds Dokku's deploy lock for a manual run, so a `git push` cannot deploy underneath it.
+def deploy_lock(path: Path, app: str, holder: str) -> Iterator[None]:
+    """Takes Dokku's deploy lock for a manual run exactly as Dokku's own deploys do
+    (plugins/common/functions acquire_advisory_lock / release_advisory_lock): flock the file,
+    write who holds it (`builds:cancel` reads it), and on release unlock and remove it, since
+    `apps:locked` and `apps:report` treat the file's existence as "locked".
 
-    Never used from a trigger: inside a git deploy the parent `dokku` already holds it.
+    A file that already exists is refused even when nobody holds its flock: it is either a deploy
+    in progress or `dokku apps:lock`, and in both cases Dokku reports the app as locked, so a manual
+    migration would run behind the back of whoever locked it. Never used from a trigger: inside a
+    git deploy the parent `dokku` already holds it.
     """
     if not path.parent.is_dir():
         yield
         return
     try:
-        handle = _try_lock(path)
+        handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise UserError(_locked_message(path, app))
     except OSError as error:
-        raise UserError(f"Could not check the deploy lock of {app} ({error.strerror}): check {path}")
-    if handle < 0:
-        raise UserError(f"A deploy of {app} is in progress: its migrations run as part of it; "
-                        f"run 'dokku migrations:run {app}' again once it has finished")
+        raise UserError(f"Could not take the deploy lock of {app} ({error.strerror}): check {path}")
     try:
-        yield
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UserError(f"A deploy of {app} is in progress: its migrations run as part of it; "
+                            f"run 'dokku migrations:run {app}' again once it has finished")
+        os.write(handle, holder.encode())
+        try:
+            yield
+        finally:
+            os.unlink(path)
+            fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         os.close(handle)
+
+
+def _locked_message(path: Path, app: str) -> str:
+    """A held flock is a deploy; a bare file is `apps:lock` (or a killed deploy's leftover)."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        handle = -1
+    try:
+        if handle >= 0:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return (f"A deploy of {app} is in progress: its migrations run as part of it; "
+                f"run 'dokku migrations:run {app}' again once it has finished")
+    finally:
+        if handle >= 0:
+            os.close(handle)
+    return (f"{app} is locked ('dokku apps:lock', or a deploy that was killed left its lock): "
+            f"once no deploy is running, 'dokku apps:unlock {app}' and run it again")
 
 
 def _holder(path: Path) -> str:

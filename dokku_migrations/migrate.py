@@ -1,52 +1,38 @@
 """The one path every run takes, from a deploy trigger or `migrations:run`:
-settings → plan → lock → container → history, with one message per outcome."""
+image → lock → gate (pending) → left-overs → settings → plan → container → history → gate."""
 
 import os
-from contextlib import nullcontext
 import shlex
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from . import gate
+from . import clientenv, output, watchdog
+from . import gate as gates
 from . import history as records
-from . import output
-from .docker import Docker, ImageInfo
-from .dokku import Dokku
+from .context import Context
 from .errors import Interrupted, UserError
-from .gate import Gate
-from .history import History, Run
+from .history import Run
+from .image import ImageInfo, belongs_to, image_tag
+from .leftovers import reap
 from .lock import deploy_lock, run_lock
 from .manifest import detect
-from .plan import (PHASE, RUN, RUN_LABEL, SKIP, container_args, decide, image_kind, move_env_values,
-                   source_type, unsafe_config_keys, client_keys)
-from .runner import run_container
-from .settings import Resolved, SettingsStore
-
-
-@dataclass(frozen=True)
-class Context:
-    dokku: Dokku
-    docker: Docker
-    settings: SettingsStore
-    history: History
-    gate: Gate
-
-    @classmethod
-    def from_environ(cls, env) -> "Context":
-        dokku = Dokku.from_environ(env)
-        data = dokku.lib_root / "data" / "migrations"
-        return cls(
-            dokku=dokku,
-            docker=Docker(dokku.docker_bin),
-            settings=SettingsStore(dokku.lib_root / "config" / "migrations"),
-            history=History(data),
-            gate=Gate(data),
-        )
-
-
-DEPLOY_TRIGGERS = ("pre-release-builder", "pre-deploy")
-FAILED_TAG = "migrations-failed"
+from .outcome import judge
+from .plan import (
+    DEFAULT_APP_USER,
+    PHASE,
+    RUN,
+    SKIP,
+    container_args,
+    decide,
+    image_kind,
+    move_env_values,
+    source_type,
+    unsafe_config_keys,
+)
+from .runner import Spec, run_container
+from .settings import Resolved
 
 
 @dataclass(frozen=True)
@@ -56,92 +42,95 @@ class Request:
     trigger: str
     dry_run: bool = False
     missing_image: str = ""
+    own_image_only: bool = False  # `--image`: only an image of this app may run with its secrets
+
+    @property
+    def deploy(self) -> bool:
+        return self.trigger in records.DEPLOY_TRIGGERS
 
 
 def execute(ctx: Context, request: Request) -> None:
     """Runs (or previews) the migrations for one image; raises UserError when the deploy must stop."""
     app = request.app
     settings = ctx.settings.resolved(app)
+    image = inspect(ctx, request)
     if request.dry_run:
-        preview(ctx, request, settings)
+        preview(ctx, request, settings, image)
         return
-    image = inspect(ctx, request) if settings.enabled else None
-    manual = request.trigger == "migrations:run"
     with run_lock(ctx.history.root / app / ".lock", app), \
-            (deploy_lock(ctx.dokku.deploy_lock_path(app), app) if manual else nullcontext()):
+            (nullcontext() if request.deploy else
+             deploy_lock(ctx.dokku.deploy_lock_path(app), app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
+        if request.deploy:
+            ctx.gate.mark(app, image.id, gates.PENDING)  # fail closed from here: only success opens it
+        live = gates.is_live(ctx.gate, ctx.docker, app, image.id)
+        reap(ctx, app, settings.grace)
         run = ctx.history.start(app, request.trigger)
-        run.image = request.image
+        run.image, run.image_id = request.image, image.id
         try:
-            _execute(ctx, request, run, settings, image)
-        except UserError as error:
+            status = _run(ctx, request, run, settings, image)
+        except BaseException as error:
+            message = error.message if isinstance(error, UserError) else f"unexpected error: {error!r}"
             if not run.finished:
-                status = records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR
-                ctx.history.finish(run, status, settings.keep, message=error.message)
-            if request.trigger in DEPLOY_TRIGGERS and run.image_id:
-                ctx.gate.mark(app, run.image_id, gate.FAILED)
-                keep_latest_on_running_image(ctx, app, run.image_id)
+                ctx.history.finish(run, records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR,
+                                   settings.keep, message=message)
+            if request.deploy:
+                note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id)
+                if note:
+                    output.info1(note)
+                if live and isinstance(error, UserError):
+                    raise UserError(f"{error.message}. {live_failure(app, request.image)}", error.exit_code) from None
             raise
+        if request.deploy or status == gates.MIGRATED:
+            ctx.gate.mark(app, image.id, status)
 
 
-def keep_latest_on_running_image(ctx: Context, app: str, failed_id: str) -> None:
-    """Points `dokku/<app>:latest` back at the image that is serving, so restarts keep serving it.
-
-    The unmigrated image stays tagged `dokku/<app>:migrations-failed`: nothing is thrown away.
-    """
-    repo = ctx.dokku.image_repo(app)
-    latest = ctx.docker.inspect_image(f"{repo}:latest")
-    if latest is None or latest.id != failed_id:
-        return
-    ctx.docker.tag(failed_id, f"{repo}:{FAILED_TAG}")
-    previous = [image for image in ctx.docker.running_image_ids(app, RUN_LABEL) if image != failed_id]
-    if previous:
-        ctx.docker.tag(previous[0], f"{repo}:latest")
-        output.info1(f"{repo}:latest points to the running image again, so restarts keep serving it; "
-                     f"the new image is kept as {repo}:{FAILED_TAG}")
-    else:
-        output.info1(f"{app} has never run: 'ps:restart' will refuse {repo}:latest until its migrations succeed")
+def live_failure(app: str, image: str) -> str:
+    """A re-release of the serving image failed (config:set, ps:start, ps:restore): Dokku may only
+    warn about it, so this says plainly what the state is and what to do."""
+    return (f"{image} is the image {app} is serving: the release stops here and {app} keeps running as it "
+            f"was, and stays restartable. New config saved by config:set is not live yet; fix the migration "
+            f"(or the database) and run 'dokku migrations:run {app}', then 'dokku ps:restart {app}'")
 
 
 def inspect(ctx: Context, request: Request) -> ImageInfo:
     info = ctx.docker.inspect_image(request.image)
     if info is None:
         raise UserError(request.missing_image or f"Image {request.image} does not exist on this host")
+    repo = ctx.dokku.image_repo(request.app)
+    if request.own_image_only and not belongs_to(info, request.app, repo):
+        raise UserError(f"{request.image} is not an image of {request.app} (neither tagged {repo}:<tag> nor "
+                        f"labelled com.dokku.app-name={request.app}), and it would run with the app's secrets: "
+                        f"deploy it first (dokku git:from-image {request.app} {request.image})")
     return info
 
 
-@dataclass(frozen=True)
-class Container:
-    """What `docker container create` gets: argv without values, and the client env holding them."""
-
-    args: List[str]
-    env: Dict[str, str]
-    config_keys: List[str]
-
-
 def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
-            run_id: int) -> Container:
+            run_id: int) -> Tuple[Spec, List[str], List[str]]:
+    """The container's spec, the app's config keys, and the keys that travel in the piped env file."""
     app = request.app
-    config = ctx.dokku.config_values(app)
+    tag = image_tag(request.image)
+    guess = image_kind(image, DEFAULT_APP_USER)
+    task_args, config = ctx.dokku.task_inputs(app, tag, source_type(guess))
     unsafe = unsafe_config_keys(list(config))
     if unsafe:
         shown = ", ".join(repr(key) for key in unsafe)
         raise UserError(f"Config key {shown} of {app} is not a valid environment variable name and cannot be "
                         f"passed to the migration container safely: rename it (dokku config:unset {app} ...)")
-    kind = image_kind(image, config.get("DOKKU_APP_USER") or "herokuishuser")
-    deploy_args, argv_values = move_env_values(
-        ctx.dokku.deploy_args(app, image_tag(request.image), source_type(kind)))
-    values = {**argv_values, **config}
-    held_back = client_keys(list(values))
-    if held_back:
-        output.warn(f"Not passing {', '.join(held_back)} to the migration container: the docker client reads "
-                    "DOCKER_* variables from the same environment and would obey the app's values")
-    deploy_args = [arg for arg in deploy_args if arg not in {f"--env={key}" for key in held_back}]
+    kind = image_kind(image, config.get("DOKKU_APP_USER") or DEFAULT_APP_USER)
+    if source_type(kind) != source_type(guess):  # a custom DOKKU_APP_USER: ask again with the right type
+        task_args = ctx.dokku.deploy_args(app, tag, source_type(kind))
+    deploy_args, argv_values = move_env_values(task_args)
+    plain, piped, dropped = clientenv.split_values({**argv_values, **config})
+    if dropped:
+        output.warn(f"Not passing {', '.join(dropped)} to the migration container: the docker client reads these "
+                    "variables itself, so they travel in an env file, which cannot hold a multi-line value")
+    own_flags = {f"--env={key}" for key in list(piped) + dropped}
+    deploy_args = [arg for arg in deploy_args if arg not in own_flags]
     args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
                           deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
-    env = dict(os.environ)
-    env.update({key: value for key, value in values.items() if key not in held_back})
-    return Container(args=args, env=env, config_keys=sorted(config))
+    spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
+    return spec, sorted(config), sorted(piped)
 
 
 def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved):
@@ -150,36 +139,38 @@ def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolve
     return lambda: detect(settings.rules, image.workdir, read_files)
 
 
-def _execute(ctx: Context, request: Request, run: Run, settings: Resolved, image: Optional[ImageInfo]) -> None:
+def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: ImageInfo) -> str:
+    """Runs the migration of one image; returns the image's gate status, or raises UserError."""
     app = request.app
-    if not settings.enabled or image is None:
+    if not settings.enabled:
         output.info1(f"Migrations are disabled for {app}: deploying without running them")
         output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
-        return
-    run.image_id = image.id
+        return gates.DISABLED
     plan = decide(settings, detector(ctx, request, image, settings))
     if plan.action == SKIP:
         output.info1(f"No migrations to run for {app}: {plan.reason}")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
-        ctx.gate.mark(app, image.id, gate.NOTHING_TO_RUN)
-        return
+        return gates.NOTHING_TO_RUN
     run.command, run.source = plan.command, plan.source
     ctx.history.save(run)
-    container = prepare(ctx, request, image, plan.command, settings, run.id)
+    spec, _, _ = prepare(ctx, request, image, plan.command, settings, run.id)
 
     output.info1(f"Running migrations for {app}: {plan.command}")
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
     log = ctx.history.open_log(run)
     stream = output.IndentedStream(sys.stdout.buffer, log)
     try:
-        result = run_container(ctx.docker, container.args, container.env, stream, settings.timeout,
-                               lambda cid: ctx.dokku.post_container_create(app, cid, PHASE))
+        result = run_container(
+            ctx.docker, spec, stream, settings.timeout, settings.grace, image.stop_signal,
+            on_created=lambda cid: ctx.dokku.post_container_create(app, cid, PHASE),
+            watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ))
     finally:
         try:
             log.close()
         except OSError as error:
             stream.log_error = stream.log_error or error
+    run.stopped_with = result.stopped_with
     if stream.log_error is not None:
         message = (f"Could not write the output of run {run.id} to the history "
                    f"({stream.log_error.strerror or stream.log_error}); the migration exited with "
@@ -187,45 +178,33 @@ def _execute(ctx: Context, request: Request, run: Run, settings: Resolved, image
                    f"{ctx.history.root} and deploy again")
         ctx.history.finish(run, records.ERROR, settings.keep, exit_code=result.exit_code, message=message)
         raise UserError(message)
-
-    if result.timed_out:
-        message = (f"Migrations for {app} timed out after {settings.timeout}s and were stopped; "
-                   f"give them longer with 'dokku migrations:set {app} timeout {settings.timeout * 2}'")
-        ctx.history.finish(run, records.TIMED_OUT, settings.keep, message=message)
-        raise UserError(message)
-    if result.start_error:
-        message = f"The migration container could not start: {result.start_error}"
-        ctx.history.finish(run, records.FAILED, settings.keep, exit_code=result.exit_code, message=message)
-        raise UserError(message)
-    if result.exit_code != 0:
-        message = (f"Migration command '{plan.command}' failed with exit code {result.exit_code}: "
-                   f"see the output above, or 'dokku migrations:logs {app} {run.id}'")
-        ctx.history.finish(run, records.FAILED, settings.keep, exit_code=result.exit_code, message=message)
-        raise UserError(message)
-    ctx.history.finish(run, records.SUCCEEDED, settings.keep, exit_code=0)
-    ctx.gate.mark(app, image.id, gate.MIGRATED)
+    outcome = judge(result, plan.command, settings.timeout, settings.grace,
+                    logs_hint=f"dokku migrations:logs {app} {run.id}",
+                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}")
+    ctx.history.finish(run, outcome.status, settings.keep, exit_code=result.exit_code, message=outcome.message)
+    if outcome.message:
+        raise UserError(outcome.message, outcome.exit_code)
     output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
+    return gates.MIGRATED
 
 
-def preview(ctx: Context, request: Request, settings: Resolved) -> None:
+def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo) -> None:
     """--dry-run: says exactly what a run would do (keys, never values) and runs nothing."""
     app = request.app
-    image = inspect(ctx, request)
     plan = decide(settings, detector(ctx, request, image, settings))
     output.info2(f"{app} migrations dry run: nothing will be run or changed")
     output.verbose(f"Image:    {request.image} ({image.id})")
     if plan.action != RUN:
         output.verbose(f"Action:   skip, {plan.reason}")
         return
-    container = prepare(ctx, request, image, plan.command, settings, 0)
+    spec, config_keys, piped = prepare(ctx, request, image, plan.command, settings, 0)
     output.verbose(f"Command:  {plan.command}")
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
-    output.verbose(f"Config:   {', '.join(container.config_keys) or '(none)'}")
-    output.verbose(f"Docker:   docker container create {shlex.join(container.args)}")
-
-
-def image_tag(image: str) -> str:
-    """The tag part of `repo:tag` (Dokku's IMAGE_TAG), `latest` when none is given."""
-    last = image.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+    output.verbose(f"Grace:    {settings.grace}s between the stop signal and SIGKILL")
+    output.verbose(f"Config:   {', '.join(config_keys) or '(none)'}")
+    if piped:
+        output.verbose(f"Piped:    {', '.join(piped)} (read by the docker client itself: "
+                       "passed in --env-file from a pipe)")
+    env_file = ["--env-file=/dev/fd/N"] if piped else []
+    output.verbose(f"Docker:   docker container create {shlex.join(env_file + spec.args)}")

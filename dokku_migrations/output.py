@@ -1,7 +1,7 @@
 """Dokku's output conventions (plugins/common/functions): info on stdout, failures on stderr."""
 
 import sys
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Optional, TextIO
 
 INFO1 = "-----> "
 INFO2 = "=====> "
@@ -9,21 +9,29 @@ VERBOSE = "       "
 FAIL = " !     "
 
 
+def _emit(stream: TextIO, text: str) -> None:
+    """A terminal that went away (the SSH client hung up) must not stop the cleanup that follows."""
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def info1(message: str) -> None:
-    print(INFO1 + message, flush=True)
+    _emit(sys.stdout, INFO1 + message)
 
 
 def info2(message: str) -> None:
-    print(INFO2 + message, flush=True)
+    _emit(sys.stdout, INFO2 + message)
 
 
 def verbose(message: str) -> None:
-    for line in message.splitlines() or [""]:
-        print(VERBOSE + line, flush=True)
+    _emit(sys.stdout, "\n".join(VERBOSE + line for line in message.splitlines() or [""]))
 
 
 def warn(message: str) -> None:
-    print(FAIL + message, file=sys.stderr, flush=True)
+    _emit(sys.stderr, FAIL + message)
 
 
 class IndentedStream:
@@ -55,6 +63,12 @@ class IndentedStream:
                 self._terminal = None
         if chunk:
             self._at_line_start = chunk.endswith(b"\n")
+
+    def note(self, text: str) -> None:
+        """A line of the plugin's own amid the migration's output, on a line of its own."""
+        if not self._at_line_start:
+            self.write(b"\n")
+        self.write(text.encode() + b"\n")
 
     def flush(self) -> None:
         if self._log is not None:

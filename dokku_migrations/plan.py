@@ -8,8 +8,9 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .docker import ImageInfo
+from . import labels
 from .errors import UserError
+from .image import ImageInfo
 from .manifest import Detection
 from .settings import Resolved
 
@@ -21,9 +22,10 @@ HEROKUISH = "herokuish"
 PACK = "pack"
 DOCKERFILE = "dockerfile"
 
-RUN_LABEL = "com.dokku.migrations.run"
 PHASE = "predeploy"
+DEFAULT_APP_USER = "herokuishuser"
 TASK_SHELL = "/bin/sh"
+TINI_GROUP = "TINI_KILL_PROCESS_GROUP"
 HEROKUISH_SHELL = "/bin/bash"
 
 
@@ -48,7 +50,7 @@ def decide(settings: Resolved, detect: Callable[[], Optional[Detection]]) -> Pla
     return Plan(RUN, command=detection.command, source=detection.source)
 
 
-def image_kind(image: ImageInfo, app_user: str = "herokuishuser") -> str:
+def image_kind(image: ImageInfo, app_user: str = DEFAULT_APP_USER) -> str:
     """How the image was built, by Dokku's own tests (common.IsImageCnbBased / IsImageHerokuishBased)."""
     if image.labels.get("io.buildpacks.stack.id"):
         return PACK
@@ -125,18 +127,23 @@ def unsafe_config_keys(keys: List[str]) -> List[str]:
     return [key for key in keys if not key or UNSAFE_KEY.search(key)]
 
 
-def client_keys(keys: List[str]) -> List[str]:
-    """Config keys the docker CLI itself obeys (DOCKER_HOST, DOCKER_CONFIG, ...): values travel in its
-    environment, so an app's DOCKER_HOST would point the client at another daemon."""
-    return sorted({key for key in keys if key.startswith("DOCKER_")})
+def stop_args(image: ImageInfo, kind: str) -> List[str]:
+    """A stop signal must reach the migration, not a shell that ignores it: as PID 1 a process gets
+    only the signals it handles, so `sh -c` would never see SIGTERM. `--init` makes Docker's tini
+    PID 1, and TINI_KILL_PROCESS_GROUP has it signal the command's whole process group (`a && b`,
+    npm and its child), so a tool that traps SIGTERM can release its locks in the grace period.
+    An image whose ENTRYPOINT is tini already gets the variable only."""
+    tini_already = kind == DOCKERFILE and bool(image.entrypoint) and is_tini(image.entrypoint)
+    return ([] if tini_already else ["--init"]) + [f"--env={TINI_GROUP}=1"]
 
 
 def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, command: str, deploy_args: List[str],
                    global_run_args: List[str], memory: str, cpus: str) -> List[str]:
     """The complete argv after `docker container create`; config values never appear in it."""
     args = list(deploy_args) + list(global_run_args)
-    args += [f"--label=com.dokku.app-name={app}", f"--label=dokku_phase_script={PHASE}",
-             f"--label={RUN_LABEL}={run_id}"]
+    args += [f"--label={labels.APP}={app}", f"--label=dokku_phase_script={PHASE}",
+             f"--label={labels.RUN}={run_id}"]
+    args += stop_args(image, kind)
     if memory:
         args.append(f"--memory={memory}")
     if cpus:

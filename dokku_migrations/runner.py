@@ -1,89 +1,138 @@
-"""Runs one migration container: create, let Dokku attach networks, stream, wait, always remove."""
+"""Runs one migration container: create, watchdog, networks, attach, start, stream, wait for the
+real exit, stop gracefully on timeout or interrupt, always remove.
 
-import os
-import select
+The exit code comes only from the engine's `wait`, never from a client's view: an output stream
+that ends early (a dropped connection) is re-attached, and the run goes on until the container has
+really exited. Stopping is Docker's own `stop` done in the open: the stop signal, a grace period
+in which the migration can release its locks (and its output is still shown), then SIGKILL.
+"""
+
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
-import sh
-
-from . import interrupts
+from . import interrupts, output
 from .docker import Docker
-from .output import IndentedStream
-
+from .engine import Hijacked
+from .errors import Interrupted
 
 WAIT_SLICE = 0.25
+EXIT_SETTLE = 2.0  # how long an ended stream may precede the engine's exit status
+KILL_WAIT = 30
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What `docker container create` gets: argv without values, the client's environment holding
+    the `--env=KEY` values, and the env file piped to it (see clientenv.py)."""
+
+    args: List[str]
+    env: Dict[str, str]
+    env_file: bytes = b""
 
 
 @dataclass(frozen=True)
 class Result:
     exit_code: Optional[int]
-    timed_out: bool
     seconds: float
+    timed_out: bool = False
+    interrupted: str = ""      # the signal that interrupted the plugin
+    stopped_with: str = ""     # how the container was stopped: its stop signal, or SIGKILL after the grace
     start_error: str = ""
+    stream_lost: bool = False  # the output stream dropped once; the run was followed to its real end
 
 
-def run_container(docker: Docker, args: List[str], env: Dict[str, str], stream: IndentedStream,
-                  timeout: int, on_created: Callable[[str], None]) -> Result:
-    """Whatever happens (failure, timeout, SIGTERM raised as Interrupted), the container is removed."""
+class Watcher(Protocol):
+    """What the runner needs of a watchdog: to be told that the run ended under our eyes."""
+
+    def dismiss(self) -> None: ...
+
+
+class _Deadline(Exception):
+    pass
+
+
+def run_container(docker: Docker, spec: Spec, stream: output.IndentedStream, timeout: int, grace: int,
+                  stop_signal: str, on_created: Callable[[str], None],
+                  watch: Callable[[str], Watcher]) -> Result:
+    """Whatever happens (failure, timeout, a signal), the container is stopped and removed."""
     started = time.monotonic()
-    cid = docker.create(args, env)
-    process = None
+    deadline = started + timeout if timeout > 0 else None
+    cid = docker.create(spec.args, spec.env, spec.env_file)
+    watcher: Optional[Watcher] = None
+    attach: Optional[Hijacked] = None
     try:
+        watcher = watch(cid)
         on_created(cid)
-        process = docker.start_attached(cid, out=stream, err=stream)
-        deadline = started + timeout if timeout > 0 else None
-        while not _finished(process, WAIT_SLICE):
+        attach = docker.attach(cid)
+        start_error = docker.start(cid)
+        if start_error:
+            return Result(None, time.monotonic() - started, start_error=start_error)
+
+        def check() -> None:
             interrupts.check()
             if deadline is not None and time.monotonic() >= deadline:
-                docker.kill(cid)
-                _finished(process, 10)
-                return Result(None, True, time.monotonic() - started)
-        if process.exit_code == 0:
-            return Result(0, False, time.monotonic() - started)
-        exit_code, start_error = docker.outcome(cid)
-        return Result(exit_code, False, time.monotonic() - started, start_error)
+                raise _Deadline()
+
+        lost: List[bool] = []
+        try:
+            exit_code = _follow(docker, cid, attach, stream, check, lost)
+            return Result(exit_code, time.monotonic() - started, stream_lost=bool(lost))
+        except Interrupted as signal:
+            reason = signal.signame
+        except _Deadline:
+            reason = ""
+        stopped_with, stopped_code = stop(docker, cid, grace, stop_signal or "SIGTERM", attach, stream)
+        return Result(stopped_code, time.monotonic() - started, timed_out=not reason, interrupted=reason,
+                      stopped_with=stopped_with, stream_lost=bool(lost))
     finally:
         try:
+            if attach is not None:
+                attach.close()
             docker.remove(cid)
+            if watcher is not None:  # only once the container is gone: else the watchdog finishes the job
+                watcher.dismiss()
         finally:
-            if process is not None and process.is_alive():
-                process.kill()
             stream.finish()
 
 
-def _finished(process: "sh.RunningCommand", seconds: float) -> bool:
-    """Waits up to `seconds` for `docker start --attach`; True once it ended *and* all its output was
-    delivered. A pidfd wakes us the moment the client exits (sh's own timed wait polls every 0.1 s);
-    `process.process.wait()` then joins sh's reader threads, so no output arrives after our result."""
-    if not _exited(process.pid, seconds):
-        return False
+def _follow(docker: Docker, cid: str, attach: Hijacked, stream: output.IndentedStream,
+            check: Callable[[], None], lost: List[bool]) -> int:
+    """Streams output until the container has really exited; re-attaches when the stream drops."""
+    while True:
+        for _, payload in attach.frames(WAIT_SLICE, check):
+            stream.write(payload)
+        exit_code = docker.wait(cid, EXIT_SETTLE)
+        if exit_code is not None:
+            return exit_code
+        if not lost:
+            lost.append(True)
+            stream.note("(the output stream dropped; following the migration until it really exits)")
+        check()
+        attach.close()
+        attach = docker.attach(cid)
+
+
+def stop(docker: Docker, cid: str, grace: int, stop_signal: str, attach: Optional[Hijacked] = None,
+         stream: Optional[output.IndentedStream] = None) -> Tuple[str, Optional[int]]:
+    """Docker's `stop`, step by step: the stop signal, up to `grace` seconds (output still shown),
+    then SIGKILL. Returns the signal that ended it, and its exit code. A second interrupt during the
+    grace period kills at once."""
+    docker.signal(cid, stop_signal)
+    end = time.monotonic() + grace
+
+    def in_grace() -> None:
+        if time.monotonic() >= end:
+            raise _Deadline()
+
     try:
-        process.wait()
-    except sh.ErrorReturnCode:
+        if attach is not None and stream is not None and not attach.closed:
+            for _, payload in attach.frames(WAIT_SLICE, in_grace):
+                stream.write(payload)
+        exit_code = docker.wait(cid, max(end - time.monotonic(), 0.001))
+        if exit_code is not None:
+            return stop_signal, exit_code
+    except (_Deadline, Interrupted):
         pass
-    process.process.wait()
-    return True
-
-
-def _exited(pid: int, seconds: float) -> bool:
-    try:
-        handle = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    except (AttributeError, OSError):
-        time.sleep(min(seconds, 0.05))
-        return not _alive(pid)
-    try:
-        return bool(select.select([handle], [], [], seconds)[0])
-    finally:
-        os.close(handle)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    docker.signal(cid, "SIGKILL")
+    return "SIGKILL", docker.wait(cid, KILL_WAIT)

@@ -5,15 +5,14 @@ Layout follows Dokku's plugin properties: $DOKKU_LIB_ROOT/config/migrations/<app
 and written atomically, so a bad `set` changes nothing.
 """
 
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import UserError
+from .files import write_atomic
 from .manifest import DEFAULT_RULES, Rule, parse_rule
 
 GLOBAL = "--global"
@@ -32,6 +31,12 @@ def parse_bool(value: str) -> str:
 def parse_seconds(value: str) -> str:
     if not DIGITS.fullmatch(value):
         raise UserError(f"'{value}' is not a number of seconds: use a whole number, 0 for no timeout")
+    return str(int(value))
+
+
+def parse_grace(value: str) -> str:
+    if not DIGITS.fullmatch(value) or int(value) > 3600:
+        raise UserError(f"'{value}' is not a grace period: use a whole number of seconds from 0 to 3600")
     return str(int(value))
 
 
@@ -80,7 +85,8 @@ class Key:
 KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
     Key("command", "", parse_command, "command to run instead of the detected one"),
-    Key("timeout", "1800", parse_seconds, "seconds before the migration is killed (0: none)"),
+    Key("timeout", "1800", parse_seconds, "seconds before the migration is stopped (0: none)"),
+    Key("grace", "10", parse_grace, "seconds a stopped migration gets to clean up before it is killed"),
     Key("detect", "\n".join(DEFAULT_RULES), parse_rules, "detection rules, file:jsonpath=>command, tried in order"),
     Key("keep", "20", parse_keep, "runs kept in history per app"),
     Key("memory", "", parse_memory, "memory limit of the migration container, e.g. 512m"),
@@ -110,6 +116,10 @@ class Resolved:
     @property
     def timeout(self) -> int:
         return int(self.get("timeout"))
+
+    @property
+    def grace(self) -> int:
+        return int(self.get("grace"))
 
     @property
     def keep(self) -> int:
@@ -168,16 +178,9 @@ class SettingsStore:
                 pass
             return None
         parsed = key.parse(value)
-        temp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(parsed)
-            os.replace(temp, path)
+            write_atomic(path, parsed.encode("utf-8"))
         except OSError as error:
-            if temp is not None and os.path.exists(temp):
-                os.unlink(temp)
             raise UserError(f"Could not save setting {name} ({error.strerror}): nothing was changed")
         return parsed
 

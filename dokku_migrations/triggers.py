@@ -1,15 +1,22 @@
-"""Dokku triggers: the deploy hooks, and the app lifecycle (rename, clone, delete)."""
+"""Dokku triggers: the deploy hooks, the gate's watch on what goes live, and the app and plugin
+lifecycle (rename, clone, delete, uninstall).
+
+`scheduler-deploy` and `post-deploy` run on every restart and scale of every app, so they import
+only the standard library and the plugin's own stdlib-only modules: they must keep working (and
+stay fast) even when the plugin's environment is broken.
+"""
 
 from typing import Mapping, Sequence
 
-from . import gate
+from . import gate as gates
+from .context import Context
 from .dokku import check_app_name
 from .errors import UserError
 from .paths import LEGACY_HOOK
-from .migrate import Context, Request, execute
+
 
 def legacy_hook_enabled() -> bool:
-    """`install` links `pre-deploy` only on Dokku older than 0.34.4; then that hook does the work."""
+    """`install` links `pre-deploy` only on Dokku that needs it; then that hook does the work."""
     return LEGACY_HOOK.exists()
 
 
@@ -17,40 +24,58 @@ def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
     if legacy_hook_enabled():
         return
+    from .migrate import Request, execute
     execute(ctx, Request(app=check_app_name(app), image=image, trigger="pre-release-builder"))
 
 
 def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
     app, image_tag = expect(args, 2, "APP IMAGE_TAG")
     app = check_app_name(app)
+    from .migrate import Request, execute
     execute(ctx, Request(app=app, image=f"{ctx.dokku.image_repo(app)}:{image_tag}", trigger="pre-deploy"))
 
 
 def post_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
-    """The release rebuilt the image with Dokku's labels (a new id): carry its migration status over."""
+    """The release rebuilt the image with Dokku's labels (a new id for herokuish images always, for
+    the others on a first release): its record — pending, migrated, failed — moves with it."""
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
     app = check_app_name(app)
     last = next(iter(ctx.history.runs(app, limit=1)), None)
     if legacy_hook_enabled() or last is None or last.trigger != "pre-release-builder" or last.image != image:
         return
-    status = ctx.gate.status(app, last.image_id)
+    record = ctx.gate.record(app, last.image_id)
     released = ctx.docker.inspect_image(image)
-    if status and released is not None and released.id != last.image_id:
-        ctx.gate.mark(app, released.id, status)
+    if record is not None and released is not None and released.id != last.image_id:
+        ctx.gate.mark(app, released.id, record.status)
 
 
 def scheduler_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
-    """`ps:restart`, `ps:scale` and `dokku deploy` start `dokku/<app>:<tag>` here, skipping every
-    release trigger: refuse an image whose migrations failed, before the scheduler starts it."""
-    scheduler, app, image_tag = expect(args, 3, "SCHEDULER APP IMAGE_TAG")
+    """`ps:restart`, `ps:scale` and `dokku deploy` start an image here without any release trigger:
+    refuse one whose migrations failed or never finished, before the scheduler starts it."""
+    scheduler, app = expect(args, 2, "SCHEDULER APP IMAGE_TAG")[:2]
     app = check_app_name(app)
-    image = f"{ctx.dokku.image_repo(app)}:{image_tag}"
+    image = ctx.dokku.deploying_image(app, args[2] if len(args) > 2 else "")
     info = ctx.docker.inspect_image(image)
-    if info is None or ctx.gate.status(app, info.id) != gate.FAILED:
+    if info is None:
         return
-    raise UserError(f"Refusing to start {image}: its migrations failed and it never went live. "
-                    f"Deploy a fixed image, or apply them with 'dokku migrations:run {app}' and retry "
-                    f"(see 'dokku migrations:history {app}')")
+    record = ctx.gate.record(app, info.id)
+    if gates.may_start(record):
+        return
+    why = ("its migrations never finished (the deploy was killed while they ran)" if record and
+           record.status == gates.PENDING else "its migrations failed")
+    raise UserError(f"Refusing to start {image}: {why}, and it never went live. Deploy a fixed image, or apply "
+                    f"them with 'dokku migrations:run {app}' and retry (see 'dokku migrations:history {app}')")
+
+
+def post_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """Dokku's one signal that a deploy went live (after its checks, with the proxy switched): the
+    images its deploy containers now run can never be refused later. The tag argument is not enough
+    (empty for `dokku deploy`, `latest` under a registry), so the containers are asked."""
+    app = check_app_name(expect(args, 1, "APP")[0])
+    for image_id in ctx.docker.deployed_image_ids(app):
+        record = ctx.gate.record(app, image_id)
+        if record is None or not record.live:
+            ctx.gate.mark_live(app, image_id)
 
 
 def post_delete(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -66,6 +91,19 @@ def copy_setup(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> Non
     ctx.history.copy(old, new)
 
 
+def uninstall(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """`dokku plugin:uninstall migrations` (as root, fired for every plugin's name: check it).
+
+    Uninstalling removes what the plugin made: its settings and history (with every run's output),
+    the `migrations-failed` image tags, and its lock files. Nothing guards restarts afterwards, so
+    an app whose latest image is not known to be migrated is named first.
+    """
+    if expect(args, 1, "PLUGIN")[0] != "migrations":
+        return
+    from .uninstall import remove_everything
+    remove_everything(ctx)
+
+
 def expect(args: Sequence[str], count: int, names: str) -> Sequence[str]:
     if len(args) < count:
         raise UserError(f"Expected trigger arguments {names}, got {len(args)}")
@@ -77,7 +115,9 @@ TRIGGERS = {
     "pre-deploy": pre_deploy,
     "post-release-builder": post_release_builder,
     "scheduler-deploy": scheduler_deploy,
+    "post-deploy": post_deploy,
     "post-delete": post_delete,
     "post-app-rename-setup": copy_setup,
     "post-app-clone-setup": copy_setup,
+    "uninstall": uninstall,
 }

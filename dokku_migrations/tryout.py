@@ -10,8 +10,8 @@ without Dokku, exactly as a deploy would run them.
    (default 60).
 3. The migration container is created and started the way a deploy does it (plan.task_command,
    runner.run_container), with DATABASE_URL=postgres://postgres:<pw>@postgres:5432/postgres. Every
-   value (DATABASE_URL, --env) reaches it through the docker client's environment (`--env=KEY`),
-   never through argv.
+   value (DATABASE_URL, --env) reaches it as a deploy's config does (clientenv: the docker client's
+   environment, or an env file from a pipe), never through argv.
 4. Whatever happens (failure, timeout, an error, Ctrl-C raised as errors.Interrupted), everything
    started here is removed; the last line says how it went.
 """
@@ -23,16 +23,18 @@ import sys
 import time
 from typing import Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
-
-from . import interrupts, output
-from .docker import Docker, ImageInfo
+from . import clientenv, interrupts, output
+from .docker import Docker
 from .errors import Interrupted, UserError
+from .image import ImageInfo
 from .manifest import detect
-from .plan import RUN, decide, image_kind, task_command
-from .runner import Result, run_container
+from .outcome import judge
+from .plan import DEFAULT_APP_USER, RUN, decide, image_kind, stop_args, task_command
+from .runner import Result, Spec, run_container
 from .settings import KEYS, parse_command, parse_seconds, resolve
 
 DEFAULT_POSTGRES_IMAGE = "postgres:16"
+GRACE = int(KEYS["grace"].default)
 LABEL = "com.dokku.migrations.try"
 DB_HOST = "postgres"
 DEFAULT_READY_WAIT = 60
@@ -80,9 +82,6 @@ def parse_env(items: Sequence[str]) -> Dict[str, str]:
         if not ENV_KEY.fullmatch(key):
             raise UserError(f"Invalid --env key '{printable(key)}': use letters, digits and '_', "
                             "not starting with a digit")
-        if key.startswith("DOCKER_"):
-            raise UserError(f"--env {key} cannot be passed: values travel in the docker client's environment, "
-                            "where DOCKER_* variables configure the client itself")
         values[key] = value
     return values
 
@@ -121,10 +120,8 @@ class Session:
         output.verbose(f"Container {self.postgres} on network {self.network}, both removed at the end")
         self.started_network = True
         self.docker.create_network(self.network, self.label)
-        self.docker.create([f"--name={self.postgres}", f"--label={self.label}", f"--network={self.network}",
-                            f"--network-alias={DB_HOST}", "--env=POSTGRES_PASSWORD", self.postgres_image],
-                           {**self.env, "POSTGRES_PASSWORD": self.password}, doing="creating the PostgreSQL container")
-        self.docker.start(self.postgres, "starting PostgreSQL")
+        self.docker.run_service(self.postgres, self.postgres_image, {"POSTGRES_PASSWORD": self.password},
+                                self.label, self.network, DB_HOST, "starting PostgreSQL")
         interrupts.check()
         self.wait_until_ready(ready_wait(self.env))
 
@@ -138,8 +135,8 @@ class Session:
             if code == 0:
                 output.verbose(f"PostgreSQL is ready ({time.monotonic() - started:.1f}s)")
                 return
-            status, exit_code = self.docker.state(self.postgres)
-            if status != "running":
+            running, exit_code = self.docker.state(self.postgres) or (False, -1)
+            if not running:
                 last = self.docker.last_log_line(self.postgres)
                 raise UserError(f"PostgreSQL ({self.postgres_image}) stopped before it was ready (exit code "
                                 f"{exit_code}): {last or 'is it a PostgreSQL image?'}")
@@ -154,19 +151,21 @@ class Session:
             time.sleep(0.2)
 
     def run_migrations(self, image: ImageInfo, command: str, values: Dict[str, str], timeout: int) -> Result:
-        env = {**self.env, "DATABASE_URL": self.database_url, **values}
-        if "HOME" in values and "DOCKER_CONFIG" not in self.env and self.env.get("HOME"):
-            env["DOCKER_CONFIG"] = self.env["HOME"].rstrip("/") + "/.docker"  # the client keeps its own config
-        keys = ["DATABASE_URL"] + [key for key in values if key != "DATABASE_URL"]
-        kind = image_kind(image, values.get("DOKKU_APP_USER") or "herokuishuser")
+        plain, piped, dropped = clientenv.split_values({"DATABASE_URL": self.database_url, **values})
+        if dropped:
+            raise UserError(f"--env {', '.join(dropped)} cannot be passed: the docker client reads it itself, "
+                            "so it travels in an env file, which cannot hold a multi-line value")
+        kind = image_kind(image, values.get("DOKKU_APP_USER") or DEFAULT_APP_USER)
         argv = task_command(image, kind, command)
         args = [f"--name={self.migrations}", f"--label={self.label}", f"--network={self.network}"]
-        args += [f"--env={key}" for key in keys]
+        args += [f"--env={key}" for key in plain] + stop_args(image, kind)
         if argv and argv[0].startswith("--entrypoint="):
             args.append(argv.pop(0))
         args += [image.ref] + argv
+        spec = Spec(args, clientenv.client_environment(self.env, plain), clientenv.env_file(piped))
         stream = output.IndentedStream(sys.stdout.buffer)
-        return run_container(self.docker, args, env, stream, timeout, lambda cid: None)
+        return run_container(self.docker, spec, stream, timeout, GRACE, image.stop_signal,
+                             on_created=lambda cid: None, watch=lambda cid: Unwatched())
 
     def cleanup(self, interrupted: bool = False) -> None:
         """Removes the containers (found by label as well as by name), then the network.
@@ -237,7 +236,7 @@ def find_command(docker: Docker, image: ImageInfo, command: Optional[str]) -> Tu
 def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     options = parse_args(argv)
     ready_wait(env)
-    docker = Docker(env.get("DOCKER_BIN", "docker"))
+    docker = Docker(env.get("DOCKER_BIN", "docker"), env)
     try:
         image, command, source = prepare(docker, options)
         interrupts.check()
@@ -286,11 +285,14 @@ def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str
 
 
 def report(result: Result, command: str, timeout: int) -> None:
-    if result.timed_out:
-        raise UserError(f"Migrations timed out after {timeout}s and were stopped; give them longer with "
-                        f"--timeout {timeout * 2}")
-    if result.start_error:
-        raise UserError(f"The migration container could not start: {result.start_error}")
-    if result.exit_code != 0:
-        raise UserError(f"Migration command '{command}' failed with exit code {result.exit_code}")
+    outcome = judge(result, command, timeout, GRACE, longer_hint=f"--timeout {timeout * 2}")
+    if outcome.message:
+        raise UserError(outcome.message, outcome.exit_code)
     output.info1(f"Migrations succeeded in {result.seconds:.1f}s")
+
+
+class Unwatched:
+    """`try` needs no watchdog: it has no history or gate to settle, and its containers are labelled."""
+
+    def dismiss(self) -> None:
+        pass

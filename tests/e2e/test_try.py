@@ -36,7 +36,8 @@ def test_try_with_a_failing_migration_exits_non_zero_with_one_line_and_leaves_no
     result = run_try(image, *PG)
 
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == " !     Migration command 'npm run migrate' failed with exit code 1"
+    assert result.stderr.splitlines()[-1] == (" !     Migration command 'npm run migrate' failed with exit code 1: "
+                                              "see the output above")
     assert "Traceback" not in result.stderr
     assert left_by(session_of(result.stdout)) == []
 
@@ -87,8 +88,8 @@ def test_try_stops_migrations_at_the_timeout_and_leaves_nothing(images):
     result = run_try(example_image(images), *PG, "--command", "sleep 60", "--timeout", "1")
 
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (" !     Migrations timed out after 1s and were stopped; "
-                                              "give them longer with --timeout 2")
+    assert result.stderr.splitlines()[-1] == (" !     Migrations timed out after 1s and were stopped with SIGTERM "
+                                              "(it exited with 143); give them longer with '--timeout 2'")
     assert left_by(session_of(result.stdout)) == []
 
 

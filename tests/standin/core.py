@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, NoReturn, Optional, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, NoReturn, Optional, Tuple
 
 DEPRECATION = " !     Deprecated: please upgrade plugin to use 'pre-release-builder' plugin trigger instead of pre-deploy"
 POSTGRES_IMAGE = os.environ.get("STANDIN_POSTGRES_IMAGE", "dm-postgres:15")
@@ -158,6 +159,7 @@ def t_scheduler_docker_local_scheduler_deploy(scheduler: str, app: str, tag: str
     for index in range(1, scale + 1):
         result = docker("container", "run", "--detach", f"--name={app}.web.{index}.{nonce}",
                         *shlex.split(env("DOKKU_GLOBAL_RUN_ARGS")), f"--label=com.dokku.app-name={app}",
+                        "--label=com.dokku.container-type=deploy",  # plugins/scheduler-docker-local/scheduler-deploy
                         "--label=com.dokku.process-type=web", *shlex.split(args), image, env_extra=config)
         new.append(result.stdout.strip())
     time.sleep(0.5)
@@ -211,17 +213,27 @@ def relabel(app: str, image: str) -> None:
         fail(f"Could not label the release image: {result.stderr.strip()}")
 
 
-def deploy_lock(app: str):
-    """git_receive_app's flock on the app's deploy lock, held on fd 200 for the whole release."""
+@contextmanager
+def deploy_lock(app: str) -> Iterator[None]:
+    """git_receive_app's deploy lock (plugins/common/functions acquire_advisory_lock,
+    release_advisory_lock): fd 200 opened with truncation, `flock -n`, the build id written into the
+    file; on release `flock -u` and `rm -f`, so `apps:locked` sees no file once the deploy is over."""
     path = lib_root() / "data" / "apps" / app / ".deploy.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(handle, 200)
     os.close(handle)
     try:
         fcntl.flock(200, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        fail(f"{app} is currently being deployed")
+        print(f" !     {app} currently has a deploy lock in place. Exiting...", file=sys.stderr, flush=True)
+        fail("Run 'apps:unlock' to release the existing deploy lock")
+    os.write(200, f"{os.environ.get('DOKKU_BUILD_ID') or 'pid-' + str(os.getpid())}\n".encode())
+    try:
+        yield
+    finally:
+        fcntl.flock(200, fcntl.LOCK_UN)
+        path.unlink(missing_ok=True)
 
 
 # ----- commands -----------------------------------------------------------------------------------
@@ -309,12 +321,12 @@ def c_network_set(app: str, key: str, value: str) -> None:
 
 def c_git_from_image(app: str, image: str) -> None:
     require_app(app)
-    deploy_lock(app)
     if docker("image", "inspect", image, check=False).returncode != 0:
         fail(f"Image {image} not found")
-    (app_dir(app) / "SOURCE_IMAGE").write_text(image)
-    docker("image", "tag", image, f"dokku/{app}:latest")
-    release_and_deploy(app)
+    with deploy_lock(app):
+        (app_dir(app) / "SOURCE_IMAGE").write_text(image)
+        docker("image", "tag", image, f"dokku/{app}:latest")
+        release_and_deploy(app)
 
 
 def c_ps_rebuild(app: str) -> None:

@@ -71,7 +71,17 @@ def test_an_empty_argv_parses_to_nothing():
 
 def test_the_app_is_the_first_word():
     parsed = split(["migrations:logs", "web", "3"], valued=[], bare=[])
-    assert (app_from(parsed, "other"), parsed.words) == ("web", ["3"])
+    assert (app_from(parsed, None), parsed.words) == ("web", ["3"])
+
+
+def test_with_dokkus_app_flag_no_word_is_taken_as_the_app():
+    parsed = split(["migrations:set", "timeout", "60"], valued=[], bare=[])
+    assert (app_from(parsed, "shop"), parsed.words) == ("shop", ["timeout", "60"])
+
+
+def test_an_app_flag_left_in_argv_names_the_app_and_is_no_word():
+    parsed = split(["migrations:set", "--app", "shop", "timeout", "60"], valued=[], bare=[])
+    assert (app_from(parsed, "shop"), parsed.words) == ("shop", ["timeout", "60"])
 
 
 def test_the_app_comes_from_dokkus_app_flag_when_no_word_names_it():

@@ -151,12 +151,21 @@ def test_a_lock_that_cannot_be_created_is_one_readable_error(tmp_path):
 
 # --- deploy_lock ------------------------------------------------------------------------------
 
-def test_a_manual_run_goes_ahead_when_no_deploy_holds_dokkus_lock(tmp_path):
-    ran = []
-    (tmp_path / "apps" / "web").mkdir(parents=True)
-    with deploy_lock(tmp_path / "apps" / "web" / ".deploy.lock", "web"):
-        ran.append(True)
-    assert ran == [True]
+def test_a_manual_run_holds_dokkus_lock_with_its_holder_written_in_it(tmp_path):
+    path = tmp_path / "apps" / "web" / ".deploy.lock"
+    path.parent.mkdir(parents=True)
+    with deploy_lock(path, "web", "4242"):
+        assert path.read_text() == "4242"
+        assert not flock_is_free(path)
+
+
+def test_the_deploy_lock_file_is_removed_when_the_run_ends_as_dokku_removes_it(tmp_path):
+    path = tmp_path / "apps" / "web" / ".deploy.lock"
+    path.parent.mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        with deploy_lock(path, "web", "4242"):
+            raise RuntimeError("the run failed")
+    assert not path.exists()
 
 
 def test_a_manual_run_is_refused_while_a_deploy_holds_dokkus_lock(tmp_path):
@@ -164,14 +173,36 @@ def test_a_manual_run_is_refused_while_a_deploy_holds_dokkus_lock(tmp_path):
     handle = held_elsewhere(path)
     try:
         with pytest.raises(UserError, match="^A deploy of web is in progress"):
-            with deploy_lock(path, "web"):
+            with deploy_lock(path, "web", "4242"):
                 pass
+        assert path.exists()
     finally:
         os.close(handle)
 
 
+def test_a_manual_run_is_refused_on_an_app_locked_with_apps_lock_and_the_lock_stays(tmp_path):
+    path = tmp_path / "apps" / "web" / ".deploy.lock"
+    path.parent.mkdir(parents=True)
+    path.write_text("")
+    with pytest.raises(UserError, match="^web is locked .*dokku apps:unlock web"):
+        with deploy_lock(path, "web", "4242"):
+            pass
+    assert path.exists()
+
+
 def test_an_app_that_was_never_deployed_needs_no_deploy_lock(tmp_path):
     path = tmp_path / "apps" / "web" / ".deploy.lock"
-    with deploy_lock(path, "web"):
+    with deploy_lock(path, "web", "4242"):
         pass
     assert not path.parent.exists()
+
+
+def flock_is_free(path) -> bool:
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)

@@ -24,9 +24,8 @@ def test_an_env_key_that_is_not_a_variable_name_is_refused_without_showing_the_v
     assert "BAD KEY" in error.value.message and "secret-value" not in error.value.message
 
 
-def test_docker_client_variables_cannot_be_passed_with_env():
-    with pytest.raises(UserError, match="DOCKER_HOST cannot be passed"):
-        parse_env(["DOCKER_HOST=tcp://elsewhere:2375"])
+def test_a_variable_the_docker_client_reads_itself_is_accepted_for_the_container():
+    assert parse_env(["DOCKER_HOST=tcp://elsewhere:2375"]) == {"DOCKER_HOST": "tcp://elsewhere:2375"}
 
 
 def test_defaults_are_postgres_16_and_the_deploy_timeout():

@@ -1,0 +1,28 @@
+"""What the plugin knows of an image: a plain value, so the pure modules never import I/O."""
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    ref: str
+    id: str
+    workdir: str = ""
+    entrypoint: List[str] = field(default_factory=list)
+    labels: Dict[str, str] = field(default_factory=dict)
+    env: List[str] = field(default_factory=list)
+    repo_tags: List[str] = field(default_factory=list)
+    stop_signal: str = ""
+
+
+def image_tag(image: str) -> str:
+    """The tag part of `repo:tag` (Dokku's IMAGE_TAG), `latest` when none is given."""
+    last = image.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+
+
+def belongs_to(image: ImageInfo, app: str, repo: str) -> bool:
+    """An image of this app: tagged in its Dokku repository, or labelled with it by Dokku's build."""
+    return image.labels.get("com.dokku.app-name") == app or any(
+        tag.rsplit(":", 1)[0] == repo for tag in image.repo_tags)

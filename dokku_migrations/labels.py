@@ -1,0 +1,6 @@
+"""Container and image labels: Dokku's own, and the plugin's beside them (one name, one place)."""
+
+APP = "com.dokku.app-name"
+CONTAINER_TYPE = "com.dokku.container-type"
+RUN = "com.dokku.migrations.run"
+PROBE = "com.dokku.migrations.probe"
