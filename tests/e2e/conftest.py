@@ -41,7 +41,7 @@ def make_host(version: str) -> Host:
 @pytest.fixture(scope="session")
 def host(docker_available):
     """One current-Dokku host for the session; every test uses its own app and database."""
-    host = make_host("0.35.12")
+    host = make_host("0.38.27")
     yield host
     host.cleanup()
 

@@ -37,6 +37,13 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    @property
+    def failures(self) -> List[str]:
+        """Dokku's ` !     ` lines wherever they went: from Dokku 0.38 a deploy's output goes through
+        build capture's `tee` (plugins/common/functions dokku_setup_build_capture), stderr included,
+        so the person at `git push` reads them in the one stream."""
+        return [line for line in self.output.splitlines() if line.startswith(" !     ")]
+
 
 def docker(*args: str, check: bool = True, input: Optional[str] = None) -> str:
     result = subprocess.run(["docker", *args], capture_output=True, text=True, input=input)
@@ -52,7 +59,7 @@ class Host:
     """Layout mirrors a real host: DOKKU_ROOT=home/dokku, DOKKU_LIB_ROOT=var/lib/dokku with plugins
     under it; the plugin directory is root-owned, state belongs to the dokku user."""
 
-    def __init__(self, version: str = "0.35.12") -> None:
+    def __init__(self, version: str = "0.38.27") -> None:
         self.base = Path(tempfile.mkdtemp(prefix="dm-e2e-"))
         os.chmod(self.base, 0o755)
         self.root = self.base / "home" / "dokku"
@@ -104,6 +111,10 @@ class Host:
     def dokku(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> Result:
         return self._run(["dokku", *args], timeout=timeout, extra_env=env)
 
+    def dokku_as_root(self, *args: str) -> Result:
+        """`plugin:*` commands, which Dokku runs only as root."""
+        return self._run(["dokku", *args], as_dokku=False)
+
     def trigger(self, name: str, *args: str) -> Result:
         return self._run(["plugn", "trigger", name, *args])
 
@@ -149,6 +160,14 @@ class Host:
         shutil.rmtree(self.base, ignore_errors=True)
         if self in HOSTS:
             HOSTS.remove(self)
+
+
+def built_from(image_id: str) -> str:
+    """The image a Dokku-built image was built from: git:from-image commits `FROM <image>` with Dokku's
+    alternate-tags label (plugins/git/git-from-image), so the app's image is a new one."""
+    tags = docker("image", "inspect", "--format",
+                  '{{index .Config.Labels "com.dokku.docker-image-labeler/alternate-tags"}}', image_id)
+    return json.loads(tags)[0] if tags else ""
 
 
 def http_get(container: dict, port: int = 5000, path: str = "/", timeout: float = 10) -> str:

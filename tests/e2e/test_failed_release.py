@@ -1,8 +1,9 @@
 """A failed migration never goes live later: `ps:restart`, `ps:scale` and `dokku deploy` start
-`dokku/<app>:latest` without release triggers, so the plugin keeps that tag safe."""
+`dokku/<app>:latest` without release triggers (plugins/ps/ps.go Restart, functions.go scaleSet,
+plugins/common/functions cmd-deploy), so the plugin keeps that tag safe."""
 
 from .apps import FAILING_MIGRATION, create_table
-from .host import docker, http_get
+from .host import built_from, docker, http_get
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 GATED = {"start": "node server.js", "migrate": 'test "$ALLOW_MIGRATION" = yes && node-pg-migrate up'}
@@ -46,15 +47,27 @@ def test_after_a_failed_release_ps_scale_and_deploy_start_the_previous_image(hos
 def test_the_unmigrated_image_is_kept_under_its_own_tag(host, images, app):
     _, v2 = deploy_v1_then_failing_v2(host, images, app)
 
-    assert image_id(f"dokku/{app}:migrations-failed") == image_id(v2)
+    assert built_from(image_id(f"dokku/{app}:migrations-failed")) == v2
     assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
 
 
-def test_a_first_deploy_that_fails_makes_ps_restart_refuse_clearly(host, images, app):
+def test_an_app_whose_first_deploy_failed_is_not_started_by_ps_restart(host, images, app):
+    """Dokku's ps:restart returns early for an app that was never deployed (plugins/ps/ps.go Restart)."""
     image = images.node_app("gated", "v1", WIDGETS, scripts=GATED)
     assert host.dokku("git:from-image", app, image).code != 0
 
     result = host.dokku("ps:restart", app)
+
+    assert result.code == 0
+    assert f" !     App {app} has not been deployed" in result.failures
+    assert host.web_containers(app) == []
+
+
+def test_a_first_deploy_that_fails_makes_dokku_deploy_refuse_clearly(host, images, app):
+    image = images.node_app("gated", "v1", WIDGETS, scripts=GATED)
+    assert host.dokku("git:from-image", app, image).code != 0
+
+    result = host.dokku("deploy", app)
 
     assert result.code != 0
     assert f"Refusing to start dokku/{app}:latest: its migrations failed" in result.stderr
@@ -69,7 +82,7 @@ def test_a_successful_migrations_run_makes_the_image_deployable_again(host, imag
     assert host.dokku("config:set", "--no-restart", app, "ALLOW_MIGRATION=yes").code == 0
 
     assert host.dokku("migrations:run", app).code == 0
-    result = host.dokku("ps:restart", app)
+    result = host.dokku("deploy", app)
 
     assert result.code == 0, result.output
     assert http_get(host.web_containers(app)[0]) == "v1"

@@ -1,0 +1,502 @@
+"""Dokku's deploy path, step by step as its bash does it: build capture, the deploy lock, the build
+from the app's repository, the release (builder-release) and the docker-local scheduler."""
+
+import fcntl
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+from state import (
+    builds_plugin,
+    docker,
+    env,
+    fail,
+    image_exists,
+    info1,
+    info2,
+    lib_root,
+    log_fail_with_error,
+    merged_config,
+    plugn,
+    property_get,
+    read_config,
+    root,
+    trigger_exists,
+    verbose,
+    version,
+    warn,
+    write_config,
+)
+
+DEPRECATED_PRE_DEPLOY = ("Deprecated: please upgrade plugin to use 'pre-release-builder' plugin trigger instead of "
+                         "pre-deploy")
+LOCK_FD = 200
+
+
+def image_name(app: str, tag: str = "") -> str:
+    """plugins/common/functions get_app_image_name (get_app_image_repo: `dokku/<app>`)."""
+    return f"dokku/{app}:{tag or 'latest'}"
+
+
+# ----- build capture (plugins/common/functions dokku_setup_build_capture, since v0.38.0) ----------
+def setup_build_capture(app: str, source: str) -> None:
+    """Generates the build id, writes the build record (pid = this process, whose process group
+    `builds:cancel` signals), then `exec &> >(tee -a LOG …)`: from here on this process and
+    everything it starts write into a `tee` in the same process group, so stderr reaches the
+    caller's stdout, and once tee is gone every later write fails with EPIPE/SIGPIPE."""
+    if os.environ.get("DOKKU_REDIRECT_OUTPUT") == "true" or not app or not builds_plugin():
+        return
+    os.environ["DOKKU_REDIRECT_OUTPUT"] = "true"
+    if not os.environ.get("DOKKU_BUILD_ID"):
+        generated = plugn("builds-generate-id", capture=True).stdout.strip()
+        os.environ["DOKKU_BUILD_ID"] = generated or f"pid-{env('DOKKU_PID')}"
+    os.environ["DOKKU_BUILD_SOURCE"] = source
+    directory = lib_root() / "data" / "builds" / app
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / f"{env('DOKKU_BUILD_ID')}.log"
+    log.write_text("")
+    os.environ["DOKKU_BUILD_LOG_FILE"] = str(log)
+    plugn("builds-record-start", app, env("DOKKU_BUILD_ID"), str(os.getpid()), source)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    subprocess.Popen(["tee", "-a", str(log)], stdin=read_end, close_fds=True)
+    os.close(read_end)
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+
+# ----- the deploy lock (plugins/common/functions acquire_app_deploy_lock, release_app_deploy_lock) --
+def lock_path(app: str) -> Path:
+    return lib_root() / "data" / "apps" / app / ".deploy.lock"
+
+
+@contextmanager
+def app_deploy_lock(app: str) -> Iterator[List[int]]:
+    """acquire_advisory_lock "exclusive": fd 200 opened with `>` (truncated before the lock is
+    tried), `flock -n`, then the build id (before v0.38.0: `$DOKKU_PID`) written into the file.
+    release: builds-record-finalize, then `flock -u 200 && rm -f`. fd 200 stays open in every child,
+    as bash leaves it. The yielded list receives the exit code for builds-record-finalize."""
+    if builds_plugin() and not os.environ.get("DOKKU_BUILD_ID"):
+        generated = plugn("builds-generate-id", capture=True).stdout.strip()
+        os.environ["DOKKU_BUILD_ID"] = generated or f"pid-{env('DOKKU_PID')}"
+    path = lock_path(app)
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(handle, LOCK_FD)
+    os.close(handle)
+    try:
+        fcntl.flock(LOCK_FD, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        warn(f"{app} currently has a deploy lock in place. Exiting...")
+        fail("Run 'apps:unlock' to release the existing deploy lock")
+    holder = os.environ.get("DOKKU_BUILD_ID") if builds_plugin() else ""
+    path.write_text(f"{holder or env('DOKKU_PID')}\n")
+    exit_code = [0]
+    try:
+        yield exit_code
+    finally:
+        if os.environ.get("DOKKU_BUILD_ID") and builds_plugin():
+            plugn("builds-record-finalize", app, env("DOKKU_BUILD_ID"), str(exit_code[0]))
+        fcntl.flock(LOCK_FD, fcntl.LOCK_UN)
+        path.unlink(missing_ok=True)
+        os.close(LOCK_FD)
+
+
+# ----- the app's repository (plugins/git): a deploy branch of commits, each a build context --------
+def commits_dir(app: str) -> Path:
+    return root() / app / "standin-commits"
+
+
+def branch_ref(app: str) -> Path:
+    """`$DOKKU_ROOT/<app>/refs/heads/<deploy-branch>` of the bare repo post-create made (fn-git-create-hook)."""
+    return root() / app / "refs" / "heads" / "master"
+
+
+def head(app: str) -> str:
+    ref = branch_ref(app)
+    return ref.read_text().strip() if ref.is_file() else ""
+
+
+def commit(app: str, dockerfile: str) -> Optional[str]:
+    """plugins/git/git-from-directory: a commit on the deploy branch, or None for "No changes detected"."""
+    current = head(app)
+    if current and (commits_dir(app) / current / "Dockerfile").read_text() == dockerfile:
+        return None
+    rev = secrets.token_hex(20)
+    directory = commits_dir(app) / rev
+    directory.mkdir(parents=True)
+    (directory / "Dockerfile").write_text(dockerfile)
+    (directory / "parent").write_text(current)
+    branch_ref(app).parent.mkdir(parents=True, exist_ok=True)
+    branch_ref(app).write_text(rev + "\n")
+    return rev
+
+
+def reset_branch(app: str, rev: str) -> None:
+    """git-from-directory after a failed deploy: the deploy branch goes back to the commit before."""
+    parent = (commits_dir(app) / rev / "parent").read_text()
+    if parent:
+        branch_ref(app).write_text(parent + "\n")
+    else:
+        branch_ref(app).unlink(missing_ok=True)
+
+
+def git_receive_app(app: str, rev: str = "") -> int:
+    """plugins/git/functions git_receive_app: nothing without a repository, else build under the
+    exclusive deploy lock."""
+    if not (root() / app / "refs").is_dir():
+        return 0
+    with app_deploy_lock(app) as exit_code:
+        exit_code[0] = git_build(app, rev)
+        return exit_code[0]
+
+
+def git_build(app: str, rev: str) -> int:
+    """plugins/git/functions git_build: GIT_REV set without a restart for a given revision; otherwise
+    the deploy branch's head, or a warning on stdout and failure when there is none."""
+    if rev:
+        values = read_config(app)
+        values["GIT_REV"] = rev
+        write_config(app, values)
+        ref = rev
+    else:
+        ref = head(app)
+        if not ref:
+            print("\x1b[1G\x1b[K-----> WARNING: Cannot build from 'master' as there are no commits stored at that "
+                  "branch.", flush=True)
+            return 1
+    return git_build_app_repo(app, ref)
+
+
+def git_build_app_repo(app: str, rev: str) -> int:
+    """plugins/git/functions git_build_app_repo → git_trigger_build: core-post-extract (app-json and ps
+    copy app.json and the Procfile out of the source image), then dokku_receive."""
+    work_dir = commits_dir(app) / rev
+    code = plugn("core-post-extract", app, str(work_dir), rev).returncode
+    if code:
+        return code
+    return dokku_receive(app, "dockerfile", work_dir)
+
+
+def dokku_receive(app: str, builder: str, work_dir: Path) -> int:
+    """plugins/common/functions dokku_receive: docker_cleanup, the build, then release-and-deploy."""
+    docker_cleanup(app)
+    code = builder_build(app, work_dir)
+    if code:
+        return code
+    return plugn("release-and-deploy", app).returncode
+
+
+def docker_cleanup(app: str) -> None:
+    """plugins/common/docker.go DockerCleanup: exited containers of the app removed, and
+    `docker image prune --all --force --filter label=com.dokku.app-name=<app>` (every unused image of
+    the app, whatever its tag)."""
+    exited = docker("container", "ls", "-aq", "--filter", "label=dokku", "--filter", f"label=com.dokku.app-name={app}",
+                    "--filter", "status=exited", check=False).stdout.split()
+    for cid in exited:
+        docker("container", "rm", cid, check=False)
+    docker("image", "prune", "--all", "--force", "--filter", f"label=com.dokku.app-name={app}", check=False)
+
+
+def builder_build(app: str, work_dir: Path) -> int:
+    """plugins/builder-dockerfile/builder-build: `docker image build` of the repository with Dokku's
+    build labels, tagged dokku/<app>:latest (git:from-image's Dockerfile is `FROM <image>` + a label,
+    so the app's image is a new image, not the one the user named)."""
+    info1(f"Building {app} from Dockerfile")
+    labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
+              "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=dockerfile",
+              f"--label=com.dokku.app-name={app}", "--label=dokku"]
+    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
+                             "--tag", image_name(app), str(work_dir)], capture_output=True, text=True,
+                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    if result.returncode != 0:
+        warn("App build failed")
+        sys.stderr.write(result.stderr)
+        return 1
+    return 0
+
+
+# ----- release (plugins/common/functions release_and_deploy, dokku_release; builder-release) ------
+def release_and_deploy(app: str, tag: str = "", source: str = "deploy") -> int:
+    """`release-and-deploy APP [TAG] [SOURCE]`: build capture if nobody has it yet; nothing at all when
+    dokku/<app>:<tag> is missing; release, then deploy unless it failed; builds-record-finalize."""
+    tag = tag or "latest"
+    setup_build_capture(app, source)
+    image = image_name(app, tag)
+    exit_code = 0
+    if image_exists(image):
+        if version() == (0, 25, 0):  # v0.25.0 plugins/common/functions release_and_deploy
+            exit_code = plugn("pre-deploy", app, tag).returncode
+        if exit_code == 0:
+            info1(f"Releasing {app}...")
+            exit_code = builder_release("dockerfile", app, tag)
+        if exit_code == 0:
+            info1(f"Deploying {app} via the docker-local scheduler...")
+            exit_code = cmd_deploy(app, tag)
+            if exit_code == 0:
+                info2("Application deployed:")
+        print(flush=True)
+    if os.environ.get("DOKKU_BUILD_ID") and builds_plugin():
+        plugn("builds-record-finalize", app, env("DOKKU_BUILD_ID"), str(exit_code))
+    return exit_code
+
+
+def builder_release(builder: str, app: str, tag: str) -> int:
+    """plugins/builder-dockerfile/builder-release: pre-release-builder (since v0.32.0), the relabel,
+    post-release-builder."""
+    image = image_name(app, tag)
+    if version() >= (0, 32, 0):
+        code = plugn("pre-release-builder", builder, app, image).returncode
+        if code:
+            return code
+    if not relabel(app, image):
+        warn("Failure injecting docker labels on image")
+        return 1
+    return plugn("post-release-builder", builder, app, image).returncode
+
+
+def relabel(app: str, image: str) -> bool:
+    """builder-release's `docker image build` of builder-release.Dockerfile (`FROM $APP_IMAGE`) with
+    Dokku's release labels, under the same name."""
+    labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
+              f"--label=com.dokku.app-name={app}", "--label=com.dokku.image-stage=release", "--label=dokku"]
+    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
+                             "--build-arg", f"APP_IMAGE={image}", "--tag", image, "-"],
+                            input="ARG APP_IMAGE\nFROM $APP_IMAGE\n", capture_output=True, text=True,
+                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    return result.returncode == 0
+
+
+def cmd_deploy(app: str, tag: str, process_type: str = "") -> int:
+    """plugins/common/functions cmd-deploy: scheduler-deploy with the tag exactly as given."""
+    return plugn("scheduler-deploy", "docker-local", app, tag, process_type).returncode
+
+
+# ----- docker-local scheduler (plugins/scheduler-docker-local/scheduler-deploy) --------------------
+def running_image_tag(app: str, tag: str) -> str:
+    """plugins/common/functions get_running_image_tag: deployed-app-image-tag, else the tag, else latest."""
+    deployed = plugn("deployed-app-image-tag", app, capture=True).stdout.strip()
+    return deployed or tag or "latest"
+
+
+def deploying_image_name(app: str, tag: str) -> str:
+    """plugins/common/functions get_deploying_app_image_name."""
+    tag = running_image_tag(app, tag)
+    repository = plugn("deployed-app-repository", app, capture=True).stdout.strip()
+    repo = plugn("deployed-app-image-repo", app, capture=True).stdout.strip() or f"dokku/{app}"
+    image = f"{repository}{repo}:{tag}"
+    if not image_exists(image):
+        fail(f"App image ({image}) not found")
+    return image
+
+
+def container_files(app: str, process_type: str = "") -> Dict[str, str]:
+    """`$DOKKU_ROOT/<app>/CONTAINER.<type>.<index>` → container id (get_app_container_ids)."""
+    found = {}
+    for path in sorted((root() / app).glob("CONTAINER.*")):
+        kind = path.name.split(".")[1]
+        if not process_type or kind == process_type:
+            found[path.name] = path.read_text().strip()
+    return found
+
+
+def current_scale(app: str) -> Dict[str, int]:
+    """ps-current-scale: the ps `scale` property (web=1 by default)."""
+    lines = property_get("ps", app, "scale", "web=1").split()
+    return {line.split("=")[0]: int(line.split("=")[1]) for line in lines}
+
+
+def scheduler_deploy(app: str, tag: str, process_type: str) -> None:
+    """The docker-local scheduler: every web container created with Dokku's labels and args,
+    `post-container-create`, started, checked; then `-----> Running post-deploy`, core-post-deploy and
+    post-deploy with empty port and ip and the tag as given; then the old containers are retired."""
+    if version() < (0, 25, 0):  # v0.24.10 plugins/scheduler-docker-local/scheduler-deploy
+        code = plugn("pre-deploy", app, tag).returncode
+        if code:
+            sys.exit(code)
+    image = deploying_image_name(app, tag)
+    old = container_files(app, process_type)
+    for kind, count in current_scale(app).items():
+        if process_type and kind != process_type:
+            continue
+        for index in range(1, count + 1):
+            start_process_container(app, image, tag, kind, index)
+        for name in [name for name in old if name.startswith(f"CONTAINER.{kind}.")]:
+            if int(name.split(".")[2]) > count:
+                (root() / app / name).unlink()
+    info1("Running post-deploy")
+    for trigger in ("core-post-deploy", "post-deploy"):
+        code = plugn(trigger, app, "", "", tag).returncode
+        if code:
+            sys.exit(code)
+    current = set(container_files(app).values())
+    for cid in old.values():
+        if cid not in current:
+            docker("container", "rm", "--force", cid, check=False)
+
+
+def start_process_container(app: str, image: str, tag: str, kind: str, index: int) -> None:
+    """bin/scheduler-deploy-process-container: create (config in the docker client's environment,
+    internal-functions fn-scheduler-docker-local-start-app-container), post-container-create, start,
+    checks; then CONTAINER.<type>.<index> names the new container."""
+    dyno = f"{kind}.{index}"
+    args = plugn("docker-args-deploy", app, tag, kind, str(index), capture=True, stdin_text="").stdout
+    args += f" --label=com.dokku.process-type={kind} --label=com.dokku.dyno={dyno} --env=DYNO={dyno}"
+    args += f" --name={app}.{dyno}.upcoming-{secrets.randbelow(32768)} --init"
+    args += f" --label=com.dokku.app-name={app} --label=com.dokku.container-type=deploy {env('DOKKU_GLOBAL_RUN_ARGS')} "
+    args += plugn("docker-args-process-deploy", app, "dockerfile", tag, kind, str(index), capture=True,
+                  stdin_text="").stdout
+    args += " --env=PORT=5000"
+    created = docker("container", "create", *shlex.split(args), image, env_extra=merged_config(app), check=False)
+    if created.returncode != 0:
+        fail(f"Could not create the {dyno} container: {created.stderr.strip()}")
+    cid = created.stdout.strip()
+    plugn("post-container-create", "app", cid, app, "deploy", kind)
+    docker("container", "start", cid, check=False)
+    time.sleep(0.5)
+    if docker("container", "inspect", "--format", "{{.State.Running}}", cid).stdout.strip() != "true":
+        logs = docker("container", "logs", cid, check=False)
+        docker("container", "rm", "--force", cid, check=False)
+        warn(f"Could not start due to 1 failed checks ({dyno})")
+        info2(f"Start of {app} container output ({cid[:9]} {dyno})")
+        for line in (logs.stdout + logs.stderr).splitlines():
+            verbose(line)
+        info2(f"End of {app} container output ({cid[:9]} {dyno})")
+        sys.exit(1)
+    (root() / app / f"CONTAINER.{dyno}").write_text(cid + "\n")
+
+
+def is_deployed(app: str) -> bool:
+    """plugins/common/common.go IsDeployed: the common `deployed` property, else whether a CONTAINER
+    file exists (scheduler-is-deployed)."""
+    deployed = property_get("common", app, "deployed")
+    if deployed:
+        return deployed == "true"
+    return bool(container_files(app))
+
+
+def running_state(app: str) -> str:
+    """ps getRunningState (scheduler-app-status): true, false or mixed, from the CONTAINER files."""
+    states = []
+    for cid in container_files(app).values():
+        running = docker("container", "inspect", "--format", "{{.State.Running}}", cid, check=False).stdout.strip()
+        states.append(running == "true")
+    if states and all(states):
+        return "true"
+    return "mixed" if any(states) else "false"
+
+
+# ----- app-json tasks (plugins/app-json/functions.go executeScript) ---------------------------------
+def execute_script(app: str, image: str, tag: str, phase: str, command: str, source: str) -> int:
+    """A predeploy/release task container exactly as app-json runs one: the task args of the two
+    docker-args triggers (flags dropped), Dokku's labels, the config in the client's environment,
+    `/bin/bash -c 'set -e; set -o pipefail || true; CMD || exit 1;'`, post-container-create, start,
+    wait, the logs only after it ends; predeploy commits the container back into the image."""
+    info1(f"Checking for {phase} task")
+    if not command:
+        verbose(f"No {phase} task found, skipping")
+        return 0
+    suffix = "" if phase == "predeploy" else " in ephemeral container"
+    verbose(f"Executing {phase} task from {source}{suffix}: {command}")
+    args = shlex.split(plugn("docker-args-deploy", app, tag, capture=True, stdin_text="").stdout)
+    args += shlex.split(plugn("docker-args-process-deploy", app, "dockerfile", tag, capture=True,
+                              stdin_text="").stdout)
+    args = drop_task_flags(args)
+    script = f"set -e; set -o pipefail || true; {command} || exit 1;"
+    created = docker("container", "create", *shlex.split(env("DOKKU_GLOBAL_RUN_ARGS")),
+                     f"--label=com.dokku.app-name={app}", *args, f"--label=dokku_phase_script={phase}",
+                     image, "/bin/bash", "-c", script, env_extra=merged_config(app), check=False)
+    if created.returncode != 0:
+        warn(f"Execution of {phase} task failed: {command}")
+        return 1
+    cid = created.stdout.strip()
+    try:
+        plugn("post-container-create", "app", cid, app, phase)
+        docker("container", "start", cid, check=False)
+        status = docker("container", "wait", cid, check=False).stdout.strip()
+        info2(f"Start of {app} {phase} task ({cid[:9]}) output")
+        logs = docker("container", "logs", cid, check=False)
+        for line in logs.stdout.splitlines():
+            verbose(line)
+        for line in logs.stderr.splitlines():
+            warn(line)
+        info2(f"End of {app} {phase} task ({cid[:9]}) output")
+        if status != "0":
+            warn(f"Execution of {phase} task failed: {command}")
+            return 1
+        if phase == "predeploy":
+            docker("container", "commit", "--change", "LABEL org.label-schema.schema-version=1.0",
+                   "--change", "LABEL org.label-schema.vendor=dokku", "--change", f"LABEL com.dokku.app-name={app}",
+                   "--change", "LABEL com.dokku.predeploy-phase=true", cid, image)
+        return 0
+    finally:
+        docker("container", "remove", "--force", cid, check=False)
+
+
+TASK_DROPPED = {"--cpus", "--gpus", "--memory", "--memory-reservation", "--memory-swap", "--publish",
+                "--publish-all", "--restart", "-p", "-P"}
+
+
+def drop_task_flags(args: List[str]) -> List[str]:
+    """plugins/app-json/functions.go executeScript: these flags and, in their bare form, the next word."""
+    kept: List[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in TASK_DROPPED:
+            skip = "=" not in arg
+            continue
+        kept.append(arg)
+    return kept
+
+
+def extracted(plugin: str, app: str, name: str) -> Optional[str]:
+    """The process-specific copy made by core-post-extract (`<name>.$DOKKU_PID`), else the promoted one
+    (app-json getProcessSpecificAppJSONPath, ps getProcessSpecificProcfilePath)."""
+    directory = lib_root() / "data" / plugin / app
+    for path in (directory / f"{name}.{env('DOKKU_PID')}", directory / name):
+        if path.is_file():
+            return path.read_text()
+    return None
+
+
+def app_json(app: str) -> dict:
+    text = extracted("app-json", app, "app.json")
+    return json.loads(text) if text else {}
+
+
+def procfile_command(app: str, process_type: str) -> str:
+    """plugins/ps getProcfileCommand: the command of a process type, $PORT expanded to 5000."""
+    for line in (extracted("ps", app, "Procfile") or "").splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() == process_type:
+            return command.strip().replace("$PORT", "5000")
+    return ""
+
+
+def registry_post_release_builder(app: str, image: str) -> None:
+    """plugins/registry/triggers.go TriggerPostReleaseBuilder: the deprecated pre-deploy, fired with the
+    tag; since v0.34.4 only when some plugin ships it, after a warning (before: always, v0.33.8
+    plugins/registry/triggers.go). A failure is LogFailWithError: the error printed once more, exit 1."""
+    tag = image.split(":")[-1]
+    if version() < (0, 25, 1):
+        return
+    if version() >= (0, 34, 4):
+        if not trigger_exists("pre-deploy"):
+            return
+        warn(DEPRECATED_PRE_DEPLOY)
+    from state import go_trigger
+    code, error = go_trigger("pre-deploy", app, tag)
+    if code:
+        log_fail_with_error(error)
