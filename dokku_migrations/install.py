@@ -2,66 +2,49 @@
 directories, and which deploy hook this Dokku gets. Standard library only: it runs before the
 environment exists.
 
-Deploy hook choice: Dokku ≥ 0.34.4 warns on every deploy when any plugin ships a `pre-deploy`
-file, and fires `pre-release-builder` (since 0.32.0) anyway; older Dokku needs `pre-deploy`.
-So `pre-release-builder` is always shipped, and `pre-deploy` is a link that exists only on
-Dokku < 0.34.4 (or an unknown version); while it exists, `pre-release-builder` stands aside.
-Exactly one of them runs migrations on any Dokku.
+Deploy hook choice (versions.py): `pre-release-builder` is always shipped and runs the migrations
+wherever Dokku fires it (0.32.0 and later); `pre-deploy` is a link made only for Dokku older than
+0.32.0 (or of unknown version), because Dokku ≥ 0.34.4 warns on every deploy while any plugin ships a
+`pre-deploy` file. A Dokku upgrade does not re-run this trigger, so the link can outlive the Dokku
+it was made for: the `pre-deploy` trigger then stands aside at run time (triggers.py).
 """
 
+import grp
 import hashlib
 import os
 import pwd
-import grp
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import Mapping, Optional
 
 from .errors import UserError
 from .output import info1, verbose
-
 from .paths import LEGACY_HOOK, LEGACY_TARGET, PLUGIN_DIR
+from .versions import dokku_version, shown, unsupported, wants_legacy_hook
 
 VENV = PLUGIN_DIR / ".venv"
 REQUIREMENTS = PLUGIN_DIR / "requirements.txt"
-DEPRECATED_SINCE = (0, 34, 4)
 MIN_PYTHON = (3, 9)
 
 
-def parse_version(text: str) -> Optional[Tuple[int, int, int]]:
-    """`0.35.12`, `v0.34.4-3-gabc`, `dokku version 0.30.0` → a tuple; `~master (date)` → None."""
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
-    return (int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
-
-
-def dokku_version(lib_root: Path) -> Optional[Tuple[int, int, int]]:
-    """Where the `dokku version` command reads it: STABLE_VERSION, then VERSION."""
-    for name in ("STABLE_VERSION", "VERSION"):
-        try:
-            return parse_version((lib_root / name).read_text())
-        except OSError:
-            continue
-    return None
-
-
-def wants_legacy_hook(version: Optional[Tuple[int, int, int]]) -> bool:
-    """An unknown version gets the legacy hook: a deprecation warning beats migrations never running."""
-    return version is None or version < DEPRECATED_SINCE
+def refuse_unsupported_dokku(lib_root: Path) -> None:
+    """Dokku older than 0.25.1 fires `pre-deploy` where migrations cannot run safely (versions.py)."""
+    reason = unsupported(dokku_version(lib_root))
+    if reason:
+        raise UserError(reason)
 
 
 def choose_deploy_hook(lib_root: Path) -> str:
     version = dokku_version(lib_root)
-    shown = ".".join(map(str, version)) if version else "unknown"
     if wants_legacy_hook(version):
         if not LEGACY_HOOK.is_symlink():
             LEGACY_HOOK.unlink(missing_ok=True)
             LEGACY_HOOK.symlink_to(LEGACY_TARGET)
-        return f"Dokku {shown}: migrations run from the pre-deploy trigger"
+        return f"Dokku {shown(version)}: migrations run from the pre-deploy trigger"
     LEGACY_HOOK.unlink(missing_ok=True)
-    return f"Dokku {shown}: migrations run from the pre-release-builder trigger"
+    return f"Dokku {shown(version)}: migrations run from the pre-release-builder trigger"
 
 
 def requirements_stamp() -> str:
@@ -148,6 +131,7 @@ def install(env: Mapping[str, str]) -> None:
         raise UserError(f"dokku-migrations needs Python {'.'.join(map(str, MIN_PYTHON))} or newer; "
                         f"this host has {sys.version.split()[0]}")
     lib_root = Path(env.get("DOKKU_LIB_ROOT", "/var/lib/dokku"))
+    refuse_unsupported_dokku(lib_root)
     if not environment_is_current():
         info1("Installing dokku-migrations' Python environment")
         create_environment()

@@ -3,6 +3,6 @@
 from pathlib import Path
 
 PLUGIN_DIR = Path(__file__).resolve().parent.parent
-# Linked by `install` only on Dokku < 0.34.4 (see install.py); untracked, so `git pull` never conflicts.
+# Linked by `install` only on Dokku < 0.32.0 (see versions.py); untracked, so `git pull` never conflicts.
 LEGACY_HOOK = PLUGIN_DIR / "pre-deploy"
 LEGACY_TARGET = Path("hooks") / "pre-deploy"

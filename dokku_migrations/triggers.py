@@ -9,28 +9,35 @@ stay fast) even when the plugin's environment is broken.
 from typing import Mapping, Sequence
 
 from . import gate as gates
+from . import output
 from .context import Context
 from .dokku import check_app_name
 from .errors import UserError
 from .paths import LEGACY_HOOK
-
-
-def legacy_hook_enabled() -> bool:
-    """`install` links `pre-deploy` only on Dokku that needs it; then that hook does the work."""
-    return LEGACY_HOOK.exists()
+from .versions import dokku_version, pre_deploy_runs_migrations
 
 
 def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """Dokku 0.32.0 and later: every release, before the release image is labelled."""
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
-    if legacy_hook_enabled():
-        return
     from .migrate import Request, execute
     execute(ctx, Request(app=check_app_name(app), image=image, trigger="pre-release-builder"))
 
 
 def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """The `pre-deploy` link: the deploy hook of Dokku 0.25.1–0.31.x. Where Dokku also fires
+    `pre-release-builder` the migrations have already run, and the link is a leftover of an install on
+    an older Dokku (a Dokku upgrade never re-runs `install`): it stands aside and says how to remove it."""
     app, image_tag = expect(args, 2, "APP IMAGE_TAG")
     app = check_app_name(app)
+    version = dokku_version(ctx.dokku.lib_root)
+    last = next(iter(ctx.history.runs(app, limit=1)), None)
+    if not pre_deploy_runs_migrations(version, last.trigger if last else ""):
+        fix = ("remove it with 'sudo dokku plugin:install'" if version else
+               f"Dokku's version is unknown here, so install keeps it: remove it with 'sudo rm {LEGACY_HOOK}'")
+        output.warn(f"dokku-migrations ran this release's migrations from pre-release-builder; its pre-deploy link "
+                    f"is left from an install on Dokku older than 0.32.0 (Dokku 0.34.4 and later warn about it): {fix}")
+        return
     from .migrate import Request, execute
     execute(ctx, Request(app=app, image=f"{ctx.dokku.image_repo(app)}:{image_tag}", trigger="pre-deploy"))
 
@@ -41,7 +48,7 @@ def post_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, st
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
     app = check_app_name(app)
     last = next(iter(ctx.history.runs(app, limit=1)), None)
-    if legacy_hook_enabled() or last is None or last.trigger != "pre-release-builder" or last.image != image:
+    if last is None or last.trigger != "pre-release-builder" or last.image != image:
         return
     record = ctx.gate.record(app, last.image_id)
     released = ctx.docker.inspect_image(image)

@@ -1,8 +1,14 @@
-"""Which deploy hook a Dokku gets: its version, read as `dokku version` reads it."""
+"""Which deploy hook a Dokku gets: its version, read as `dokku version` reads it, compared as numbers."""
 
 import pytest
 
-from dokku_migrations.install import dokku_version, parse_version, wants_legacy_hook
+from dokku_migrations.versions import (
+    dokku_version,
+    parse_version,
+    pre_deploy_runs_migrations,
+    unsupported,
+    wants_legacy_hook,
+)
 
 
 @pytest.mark.parametrize("text, version", [
@@ -20,16 +26,43 @@ def test_a_text_without_a_three_part_version_is_unknown(text):
     assert parse_version(text) is None
 
 
-@pytest.mark.parametrize("version", [None, (0, 31, 0), (0, 34, 3), (0, 9, 99)],
-                         ids=["unknown", "0.31.0", "0.34.3", "0.9.99"])
-def test_dokku_before_0_34_4_or_of_unknown_version_gets_the_legacy_pre_deploy_hook(version):
+@pytest.mark.parametrize("version", [None, (0, 25, 1), (0, 31, 5), (0, 9, 99)],
+                         ids=["unknown", "0.25.1", "0.31.5", "0.9.99"])
+def test_dokku_without_pre_release_builder_or_of_unknown_version_gets_the_legacy_pre_deploy_hook(version):
     assert wants_legacy_hook(version) is True
 
 
-@pytest.mark.parametrize("version", [(0, 34, 4), (0, 35, 12), (0, 100, 0), (1, 0, 0)],
-                         ids=["0.34.4", "0.35.12", "0.100.0", "1.0.0"])
-def test_dokku_0_34_4_and_later_gets_only_pre_release_builder(version):
+@pytest.mark.parametrize("version", [(0, 32, 0), (0, 34, 3), (0, 34, 4), (0, 100, 0), (1, 0, 0)],
+                         ids=["0.32.0", "0.34.3", "0.34.4", "0.100.0", "1.0.0"])
+def test_dokku_0_32_0_and_later_gets_only_pre_release_builder(version):
     assert wants_legacy_hook(version) is False
+
+
+@pytest.mark.parametrize("version", [(0, 25, 1), (0, 31, 5)], ids=["0.25.1", "0.31.5"])
+def test_pre_deploy_runs_migrations_where_pre_release_builder_does_not_exist(version):
+    assert pre_deploy_runs_migrations(version, "pre-deploy") is True
+
+
+@pytest.mark.parametrize("version", [(0, 32, 0), (0, 34, 4), (0, 100, 0)], ids=["0.32.0", "0.34.4", "0.100.0"])
+def test_a_stale_pre_deploy_link_stands_aside_where_pre_release_builder_fires(version):
+    assert pre_deploy_runs_migrations(version, "pre-release-builder") is False
+
+
+def test_with_an_unknown_version_pre_deploy_stands_aside_once_pre_release_builder_has_run():
+    assert pre_deploy_runs_migrations(None, "pre-release-builder") is False
+    assert pre_deploy_runs_migrations(None, "migrations:run") is True
+    assert pre_deploy_runs_migrations(None, "") is True
+
+
+@pytest.mark.parametrize("version", [(0, 24, 10), (0, 25, 0), (0, 4, 0)], ids=["0.24.10", "0.25.0", "0.4.0"])
+def test_dokku_older_than_0_25_1_is_unsupported(version):
+    assert "needs Dokku 0.25.1 or newer" in unsupported(version)
+
+
+@pytest.mark.parametrize("version", [None, (0, 25, 1), (0, 100, 0), (1, 0, 0)], ids=["unknown", "0.25.1", "0.100.0",
+                                                                                     "1.0.0"])
+def test_dokku_0_25_1_and_later_is_supported(version):
+    assert unsupported(version) == ""
 
 
 def test_the_version_is_read_from_stable_version_first(tmp_path):
