@@ -85,11 +85,14 @@ def execute(ctx: Context, request: Request) -> None:
 
 
 def live_failure(app: str, image: str) -> str:
-    """A re-release of the serving image failed (config:set, ps:start, ps:restore): Dokku may only
-    warn about it, so this says plainly what the state is and what to do."""
-    return (f"{image} is the image {app} is serving: the release stops here and {app} keeps running as it "
-            f"was, and stays restartable. New config saved by config:set is not live yet; fix the migration "
-            f"(or the database) and run 'dokku migrations:run {app}', then 'dokku ps:restart {app}'")
+    """A re-release of an image that already went live failed (config:set, ps:start, ps:restore).
+    config:set then only warns and exits 0 (plugins/config/config.go triggerRestart) — from Dokku 0.38
+    its warning is even empty, the release's stderr having gone through build capture — so this line,
+    which Dokku 0.34–0.37 also repeats after "Failure while restarting app:", says it all: what runs,
+    what does not, the config that a restart would start anyway, and what to do."""
+    return (f"{image} already went live, so it stays startable and nothing that runs was changed; but config "
+            f"saved since (config:set) is not live, and the next 'dokku ps:restart {app}' starts the app with it "
+            f"all the same: fix the migration or the config, then run 'dokku migrations:run {app}'")
 
 
 def inspect(ctx: Context, request: Request) -> ImageInfo:

@@ -100,3 +100,33 @@ def test_a_successful_release_changes_nothing_about_restarts(host, images, app):
     assert host.web_containers(app)[0]["Image"] == latest
     assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
     assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
+
+
+def test_a_config_set_whose_migrations_fail_says_plainly_that_the_new_config_is_not_live(host, images, app):
+    """config:set only warns when its release fails, and exits 0 (plugins/config/config.go
+    triggerRestart): the plugin's own line is what the person reads."""
+    assert host.dokku("config:set", "--no-restart", app, "ALLOW_MIGRATION=yes").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("gated", "v1", WIDGETS, scripts=GATED)).code == 0
+
+    result = host.dokku("config:set", app, "ALLOW_MIGRATION=no")
+
+    assert result.code == 0
+    assert result.stderr.startswith(" !     Failure while restarting app:")
+    [line] = [line for line in result.failures if "Migration command 'npm run migrate' failed" in line]
+    assert "nothing that runs was changed" in line
+    assert f"the next 'dokku ps:restart {app}' starts the app with it" in line
+    assert line.endswith(f"then run 'dokku migrations:run {app}'")
+    [container] = host.web_containers(app)
+    assert "ALLOW_MIGRATION=yes" in container["Config"]["Env"]
+
+
+def test_after_a_config_set_whose_migrations_failed_ps_restart_starts_the_app_with_the_new_config(host, images, app):
+    """What the line above warns about: the image already went live, so the gate lets it start."""
+    assert host.dokku("config:set", "--no-restart", app, "ALLOW_MIGRATION=yes").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("gated", "v1", WIDGETS, scripts=GATED)).code == 0
+    assert host.dokku("config:set", app, "ALLOW_MIGRATION=no").code == 0
+
+    assert host.dokku("ps:restart", app).code == 0
+
+    [container] = host.web_containers(app)
+    assert "ALLOW_MIGRATION=no" in container["Config"]["Env"]
