@@ -433,12 +433,25 @@ def execute_script(app: str, image: str, tag: str, phase: str, command: str, sou
             warn(f"Execution of {phase} task failed: {command}")
             return 1
         if phase == "predeploy":
-            docker("container", "commit", "--change", "LABEL org.label-schema.schema-version=1.0",
-                   "--change", "LABEL org.label-schema.vendor=dokku", "--change", f"LABEL com.dokku.app-name={app}",
-                   "--change", "LABEL com.dokku.predeploy-phase=true", cid, image)
+            changes = [change for change in (image_config_change(image, "Entrypoint", "ENTRYPOINT"),
+                                             image_config_change(image, "Cmd", "CMD")) if change]
+            changes += ["LABEL org.label-schema.schema-version=1.0", "LABEL org.label-schema.vendor=dokku",
+                        f"LABEL com.dokku.app-name={app}", "LABEL com.dokku.predeploy-phase=true"]
+            docker("container", "commit", *[arg for change in changes for arg in ("--change", change)], cid, image)
         return 0
     finally:
         docker("container", "remove", "--force", cid, check=False)
+
+
+def image_config_change(image: str, field: str, instruction: str) -> str:
+    """plugins/app-json/functions.go getEntrypointFromImage / getCommandFromImage: the Dockerfile image's
+    own ENTRYPOINT and CMD, restored by the commit (a `/bin/sh -c X` form as `INSTRUCTION X`)."""
+    value = json.loads(docker("image", "inspect", "--format", f"{{{{json .Config.{field}}}}}", image).stdout or "null")
+    if not value:
+        return ""
+    if len(value) == 3 and value[:2] == ["/bin/sh", "-c"]:
+        return f"{instruction} {value[2]}"
+    return f"{instruction} {json.dumps(value, separators=(',', ':'))}"
 
 
 TASK_DROPPED = {"--cpus", "--gpus", "--memory", "--memory-reservation", "--memory-swap", "--publish",
