@@ -65,6 +65,8 @@ def report_rows(ctx: Context, app: str) -> Dict[str, str]:
     rows["last-run-id"] = str(last.id) if last else ""
     rows["last-run-status"] = last.status if last else ""
     rows["last-run-at"] = iso(last.started_at) if last else ""
+    last_deploy = next((run for run in ctx.history.runs(app) if run.deploy), None)
+    rows["also-run-by-dokku"] = last_deploy.dokku_tasks if last_deploy else ""
     latest = ctx.docker.inspect_image(f"{ctx.dokku.image_repo(app)}:latest")
     rows["latest-image-migrated"] = migrated_value(ctx.gate.record(app, latest.id)) if latest else ""
     return rows

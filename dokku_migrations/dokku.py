@@ -10,9 +10,12 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple
 
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .releasetasks import Task
 
 # Dokku's VerifyAppName (plugins/common/common.go) accepts an existing app under the current rule
 # `^[a-z0-9][a-z0-9.-]*$` or the legacy one that also allowed `_`; neither limits the length.
@@ -135,6 +138,18 @@ class Dokku:
         deploy, process, config = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type),
                                                 config_export(app))
         return filter_task_args(split_args(deploy) + split_args(process)), parse_config(app, config)
+
+    def release_tasks(self, app: str) -> List["Task"]:
+        """Dokku's own release tasks for the app, as app-json will run them (plugins/app-json
+        getPhaseScript reads `app-json-get-content`'s copy, getReleaseCommand asks
+        `procfile-get-command APP release 5000`). Only informative: a Dokku that cannot tell gives none."""
+        try:
+            app_json, release = self.triggers(Call("app-json-get-content", (app,)),
+                                              Call("procfile-get-command", (app, "release", "5000")))
+        except UserError:
+            return []
+        from .releasetasks import found
+        return found(app_json, release)
 
     def deploying_image(self, app: str, tag: str) -> str:
         """The image the scheduler will start for TAG, resolved as Dokku resolves it

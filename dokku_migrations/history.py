@@ -42,6 +42,7 @@ class Run:
     duration: Optional[float] = None
     message: str = ""
     stopped_with: str = ""  # the signal that ended it when it was stopped (timeout, interrupt): SIGTERM or SIGKILL
+    dokku_tasks: str = ""  # Dokku's own release tasks of this deploy that run the same migrations (releasetasks.py)
 
     @property
     def finished(self) -> bool:

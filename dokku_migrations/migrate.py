@@ -31,6 +31,8 @@ from .plan import (
     source_type,
     unsafe_config_keys,
 )
+from .releasetasks import Task, migration_commands, running_the_same, twice_warning
+from .releasetasks import shown as shown_tasks
 from .runner import Spec, run_container
 from .settings import Resolved
 
@@ -136,10 +138,24 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     return spec, sorted(config), sorted(piped)
 
 
-def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved):
+def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
+             files: Optional[Dict[str, Optional[bytes]]] = None):
+    """Detection, reading the manifests out of the image once; `files` keeps what was read."""
     def read_files(paths: List[str]) -> Dict[str, Optional[bytes]]:
-        return ctx.docker.read_file(request.image, paths, request.app)
+        read = ctx.docker.read_file(request.image, paths, request.app)
+        if files is not None:
+            files.update(read)
+        return read
     return lambda: detect(settings.rules, image.workdir, read_files)
+
+
+def run_by_dokku_too(ctx: Context, request: Request, settings: Resolved, image: ImageInfo, command: str,
+                     files: Dict[str, Optional[bytes]]) -> List[Task]:
+    """Dokku's release tasks that run these migrations again in this deploy (never for migrations:run)."""
+    if not request.deploy:
+        return []
+    commands = migration_commands(command, settings.rules, image.workdir, files)
+    return running_the_same(ctx.dokku.release_tasks(request.app), commands)
 
 
 def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: ImageInfo) -> str:
@@ -150,15 +166,20 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
         output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
         return gates.DISABLED
-    plan = decide(settings, detector(ctx, request, image, settings))
+    files: Dict[str, Optional[bytes]] = {}
+    plan = decide(settings, detector(ctx, request, image, settings, files))
     if plan.action == SKIP:
         output.info1(f"No migrations to run for {app}: {plan.reason}")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
         return gates.NOTHING_TO_RUN
     run.command, run.source = plan.command, plan.source
+    twice = run_by_dokku_too(ctx, request, settings, image, plan.command, files)
+    run.dokku_tasks = shown_tasks(twice)
     ctx.history.save(run)
     spec, _, _ = prepare(ctx, request, image, plan.command, settings, run.id)
 
+    if twice:
+        output.warn(twice_warning(app, twice))
     output.info1(f"Running migrations for {app}: {plan.command}")
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
     log = ctx.history.open_log(run)

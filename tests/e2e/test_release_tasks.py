@@ -1,0 +1,53 @@
+"""Dokku's own release tasks — app.json `scripts.dokku.predeploy` and the Procfile's `release`
+(plugins/app-json/triggers.go) — run in every release beside the plugin: when one runs the same
+migrations, the deploy says so, with the way out, and so does the report."""
+
+import json
+
+from .apps import create_table
+from .conftest import service_of
+from .host import psql
+
+WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+
+
+def deploy(host, images, app, files):
+    image = images.node_app("tasks", "v1", WIDGETS, extra=files)
+    return host.dokku("git:from-image", app, image)
+
+
+def test_a_procfile_release_task_running_the_same_migrations_is_named_with_the_way_out(host, images, app):
+    result = deploy(host, images, app, {"Procfile": "web: node server.js\nrelease: npm run migrate\n"})
+
+    assert result.code == 0, result.output
+    [line] = [line for line in result.failures if "Dokku runs these migrations itself too" in line]
+    assert "(Procfile release: npm run migrate), so they run twice per deploy" in line
+    assert "remove that task from the Procfile" in line and f"dokku migrations:set {app} enabled false" in line
+    assert "Executing release task from Procfile in ephemeral container: npm run migrate" in result.stdout
+    assert psql(service_of(app), "SELECT count(*) FROM pgmigrations") == "1"
+
+
+def test_an_app_json_predeploy_running_the_migration_script_itself_is_named(host, images, app):
+    app_json = {"scripts": {"dokku": {"predeploy": "./node_modules/.bin/node-pg-migrate up"}}}
+
+    result = deploy(host, images, app, {"app.json": json.dumps(app_json)})
+
+    assert result.code == 0, result.output
+    assert any("(app.json scripts.dokku.predeploy: ./node_modules/.bin/node-pg-migrate up), so they run twice"
+               in line and "remove that task from app.json" in line for line in result.failures)
+
+
+def test_the_report_names_the_dokku_task_that_ran_them_again(host, images, app):
+    assert deploy(host, images, app, {"Procfile": "web: node server.js\nrelease: npm run migrate\n"}).code == 0
+
+    result = host.dokku("migrations:report", app, "--migrations-also-run-by-dokku")
+
+    assert result.stdout == "Procfile release: npm run migrate\n"
+
+
+def test_a_release_task_doing_something_else_is_not_flagged(host, images, app):
+    result = deploy(host, images, app, {"Procfile": "web: node server.js\nrelease: echo warming caches\n"})
+
+    assert result.code == 0, result.output
+    assert not any("Dokku runs these migrations itself too" in line for line in result.failures)
+    assert host.dokku("migrations:report", app, "--migrations-also-run-by-dokku").stdout == "\n"
