@@ -5,14 +5,17 @@ DOKKU_LIB_ROOT, ...), never hard-coded, so the plugin works on any Dokku layout.
 """
 
 import json
+import os
 import re
 import shlex
 import subprocess
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Sequence, Tuple
 
 from .errors import UserError
+from .lock import deploy_lock
 
 if TYPE_CHECKING:
     from .releasetasks import Task
@@ -94,6 +97,33 @@ class Dokku:
 
     def deploy_lock_path(self, app: str) -> Path:
         return self.lib_root / "data" / "apps" / app / ".deploy.lock"
+
+    @contextmanager
+    def deploy_lock(self, app: str, holder: str) -> Iterator[None]:
+        """Dokku's deploy lock for `migrations:run`, held as Dokku's own deploys hold it. From Dokku
+        0.38 they write a build id (builds-generate-id) into the lock file and keep a running build
+        record with their pid (builds-record-start, as dokku_setup_build_capture does), which
+        `dokku builds:cancel APP` reads to SIGQUIT the deploy's process group: so does this run, and
+        the record gets its outcome (builds-record-finalize). Older Dokku has no builds plugin and
+        writes $DOKKU_PID (`holder`)."""
+        build_id = self.optional_trigger("builds-generate-id").strip()
+        if build_id:
+            self.optional_trigger("builds-record-start", app, build_id, str(os.getpid()), "unknown")
+        exit_code = 1
+        try:
+            with deploy_lock(self.deploy_lock_path(app), app, build_id or holder):
+                yield
+            exit_code = 0
+        finally:
+            if build_id:
+                self.optional_trigger("builds-record-finalize", app, build_id, str(exit_code))
+
+    def optional_trigger(self, name: str, *args: str) -> str:
+        """A trigger whose failure changes nothing for the run: its stdout, or "" when it failed."""
+        try:
+            return self.trigger(name, *args)
+        except UserError:
+            return ""
 
     def trigger(self, name: str, *args: str) -> str:
         """Runs `plugn trigger NAME ARGS` with empty stdin and returns its stdout."""

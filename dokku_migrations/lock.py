@@ -49,15 +49,18 @@ def run_lock(path: Path, app: str) -> Iterator[None]:
 
 @contextmanager
 def deploy_lock(path: Path, app: str, holder: str) -> Iterator[None]:
-    """Takes Dokku's deploy lock for a manual run exactly as Dokku's own deploys do
-    (plugins/common/functions acquire_advisory_lock / release_advisory_lock): flock the file,
-    write who holds it (`builds:cancel` reads it), and on release unlock and remove it, since
-    `apps:locked` and `apps:report` treat the file's existence as "locked".
+    """Takes Dokku's deploy lock for a manual run as Dokku's own deploys do (plugins/common/functions
+    acquire_advisory_lock / release_advisory_lock): flock the file, write who holds it (`builds:cancel`
+    reads it as a build id), and on release unlock and remove it, since `apps:locked` and
+    `apps:report` treat the file's existence as "locked".
 
     A file that already exists is refused even when nobody holds its flock: it is either a deploy
     in progress or `dokku apps:lock`, and in both cases Dokku reports the app as locked, so a manual
     migration would run behind the back of whoever locked it. Never used from a trigger: inside a
     git deploy the parent `dokku` already holds it.
+
+    The file can vanish while the run holds it (`apps:unlock`, `builds:cancel`), and a deploy may then
+    create a new one: only the file this run created is removed.
     """
     if not path.parent.is_dir():
         yield
@@ -78,10 +81,19 @@ def deploy_lock(path: Path, app: str, holder: str) -> Iterator[None]:
         try:
             yield
         finally:
-            os.unlink(path)
+            _remove_if_ours(path, handle)
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         os.close(handle)
+
+
+def _remove_if_ours(path: Path, handle: int) -> None:
+    try:
+        current, ours = os.stat(path), os.fstat(handle)
+        if (current.st_dev, current.st_ino) == (ours.st_dev, ours.st_ino):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _locked_message(path: Path, app: str) -> str:

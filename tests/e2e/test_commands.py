@@ -1,5 +1,6 @@
 """`dokku migrations:*` commands as Dokku dispatches them (every plugin's `commands` file)."""
 
+import json
 import os
 import subprocess
 import time
@@ -127,3 +128,94 @@ def test_install_is_idempotent(host):
     assert first.code == 0 and second.code == 0
     assert "Installing" not in second.stdout
     assert os.access(host.plugin_dir / ".venv" / "bin" / "python", os.X_OK)
+
+
+# --- Dokku's deploy lock, as migrations:run holds it ---------------------------------------------
+def spawn_long_run(host, images, app):
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    assert host.dokku("migrations:set", app, "command", "sleep 60").code == 0
+    process = host.spawn("migrations:run", app)
+    lock = host.lib_root / "data" / "apps" / app / ".deploy.lock"
+    deadline = time.monotonic() + 30
+    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1)
+    return process
+
+
+def test_migrations_run_leaves_no_deploy_lock_behind(host, bare_app, images):
+    assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
+    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+
+    assert host.dokku("migrations:run", bare_app).code == 0
+
+    assert host.dokku("apps:locked", bare_app).stderr == " !     Deploy lock does not exist\n"
+
+
+def test_migrations_run_refuses_an_app_locked_with_apps_lock(host, bare_app, images):
+    assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
+    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+    assert host.dokku("apps:lock", bare_app).code == 0
+
+    result = host.dokku("migrations:run", bare_app)
+
+    assert result.code == 1
+    assert result.stderr.rstrip("\n").endswith(f"'dokku apps:unlock {bare_app}' and run it again")
+    assert host.dokku("apps:locked", bare_app).code == 0
+
+
+def test_a_git_deploy_while_migrations_run_by_hand_is_refused_by_dokkus_lock(host, bare_app, images):
+    process = spawn_long_run(host, images, bare_app)
+    try:
+        result = host.dokku("git:from-image", bare_app, images.node_app("shop", "v2", {}))
+    finally:
+        process.kill()
+        process.communicate()
+        host.dokku("builds:cancel", bare_app)
+
+    assert result.code == 1
+    assert f" !     {bare_app} currently has a deploy lock in place. Exiting..." in result.failures
+
+
+def test_builds_cancel_stops_migrations_run_by_hand(host, bare_app, images):
+    process = spawn_long_run(host, images, bare_app)
+    build_id = (host.lib_root / "data" / "apps" / bare_app / ".deploy.lock").read_text().strip()
+
+    cancel = host.dokku("builds:cancel", bare_app)
+    stdout, stderr = process.communicate(timeout=30)
+
+    assert cancel.stdout == "-----> Killing app deploy\n"
+    assert process.returncode != 0
+    assert "Interrupted by SIGQUIT" in stderr and "Traceback" not in stdout + stderr
+    assert host.history(bare_app)[0]["status"] == "interrupted"
+    record = json.loads((host.lib_root / "data" / "builds" / bare_app / f"{build_id}.json").read_text())
+    assert record["status"] == "canceled"
+    assert not (host.lib_root / "data" / "apps" / bare_app / ".deploy.lock").exists()
+
+
+def test_apps_unlock_while_migrations_run_by_hand_leaves_the_run_unharmed(host, bare_app, images):
+    assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
+    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+    assert host.dokku("migrations:set", bare_app, "command", "sleep 3").code == 0
+    process = host.spawn("migrations:run", bare_app)
+    lock = host.lib_root / "data" / "apps" / bare_app / ".deploy.lock"
+    deadline = time.monotonic() + 30
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    unlock = host.dokku("apps:unlock", bare_app)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert unlock.code == 0
+    assert process.returncode == 0, stdout + stderr
+    assert "unexpected error" not in stderr
+
+
+# --- Dokku's --app --------------------------------------------------------------------------------
+def test_dokku_app_flag_names_the_app_of_a_migrations_command(host, bare_app):
+    result = host.dokku("--app", bare_app, "migrations:set", "timeout", "61")
+
+    assert result.code == 0, result.output
+    assert host.dokku("migrations:report", bare_app, "--migrations-timeout").stdout == "61\n"
+    assert host.dokku("--app", bare_app, "migrations:report", "--migrations-timeout").stdout == "61\n"
