@@ -16,7 +16,7 @@ from .errors import Interrupted, UserError
 from .history import Run
 from .image import ImageInfo, belongs_to, image_tag
 from .leftovers import reap
-from .lock import deploy_lock, run_lock
+from .lock import run_lock
 from .manifest import detect
 from .outcome import judge
 from .plan import (
@@ -61,7 +61,7 @@ def execute(ctx: Context, request: Request) -> None:
         return
     with run_lock(ctx.history.root / app / ".lock", app), \
             (nullcontext() if request.deploy else
-             deploy_lock(ctx.dokku.deploy_lock_path(app), app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
+             ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
         if request.deploy:
             ctx.gate.mark(app, image.id, gates.PENDING)  # fail closed from here: only success opens it
         live = gates.is_live(ctx.gate, ctx.docker, app, image.id)
