@@ -6,8 +6,10 @@ import stat
 import subprocess
 import time
 
+import pytest
+
 from .apps import FAILING_MIGRATION, create_table
-from .conftest import service_of
+from .conftest import make_host, new_app, service_of
 from .host import RUN_LABEL, built_from, docker, http_get, psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -226,3 +228,62 @@ def test_history_keeps_only_the_newest_runs(host, images, app):
         assert host.dokku("migrations:run", app).code == 0
 
     assert [r["id"] for r in host.history(app)] == [4, 3]
+
+
+def test_an_app_with_a_legacy_name_deploys_and_is_destroyed(host, images):
+    """Apps created before Dokku 0.38.2 may have `_` in their names, and plugins/common/common.go
+    VerifyAppName accepts them still (only apps:create applies the current rule)."""
+    app = f"legacy_{os.urandom(3).hex()}"
+    (host.root / app).mkdir()
+    subprocess.run(["chown", "dokku:dokku", str(host.root / app)], check=True)
+    assert host.trigger("post-create", app).code == 0
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+
+    deployed = host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
+    destroyed = host.dokku("apps:destroy", "--force", app)
+
+    assert deployed.code == 0, deployed.output
+    assert f"Migrations for {app} succeeded" in deployed.stdout
+    assert destroyed.code == 0, destroyed.output
+    assert not (host.root / app).exists()
+    assert not (host.lib_root / "config" / "migrations" / app).exists()
+
+
+def test_uninstalling_another_plugin_leaves_this_ones_state_alone(host, app):
+    """Dokku fires `uninstall NAME` in every plugin (plugins/plugin/functions uninstall_plugin)."""
+    other = host.available / f"other-{os.urandom(3).hex()}"
+    other.mkdir()
+    (other / "plugin.toml").write_text('[plugin]\ndescription = "x"\nversion = "0.0.1"\n[plugin.config]\n')
+    (host.enabled / other.name).symlink_to(other)
+    assert host.dokku("migrations:set", app, "timeout", "42").code == 0
+
+    result = host.dokku_as_root("plugin:uninstall", other.name)
+
+    assert result.code == 0, result.output
+    assert not other.exists()
+    assert host.dokku("migrations:report", app, "--migrations-timeout").stdout == "42\n"
+
+
+@pytest.fixture
+def own_host(docker_available):
+    host = make_host("0.38.27")
+    yield host
+    host.cleanup()
+
+
+def test_plugin_uninstall_removes_settings_history_and_failed_image_tags(own_host, images):
+    app = new_app(own_host, database=True)
+    assert own_host.dokku("migrations:set", app, "timeout", "42").code == 0
+    assert own_host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    assert own_host.dokku("git:from-image", app, images.node_app("shop", "v2", {
+        **WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})).code != 0
+    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed")
+
+    result = own_host.dokku_as_root("plugin:uninstall", "migrations")
+
+    assert result.code == 0, result.output
+    assert not (own_host.lib_root / "data" / "migrations").exists()
+    assert not (own_host.lib_root / "config" / "migrations").exists()
+    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
+    assert not own_host.plugin_dir.exists() and not (own_host.enabled / "migrations").exists()
+    assert own_host.dokku("ps:restart", app).code == 0
