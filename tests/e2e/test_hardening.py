@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -16,6 +17,7 @@ import pytest
 from .apps import create_table
 from .conftest import service_of
 from .host import docker
+from .spy import DockerSpy
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 
@@ -281,10 +283,14 @@ def test_a_config_key_that_is_not_an_environment_name_never_reaches_a_deploy(hos
 
 
 # --- secrets ------------------------------------------------------------------------------------
-def test_config_values_never_reach_a_command_line_a_file_or_the_history(host, images, app):
+def test_config_values_never_reach_a_command_line_an_engine_url_a_file_or_the_history(host, images, app):
+    """Every docker invocation's argv and every request to the engine are recorded whole (spy.py);
+    only the docker CLI's `container create` may carry values, in its request body: that is how
+    `--env=KEY` hands a container its value."""
     secret = "s3cr3t-" + secrets.token_hex(8)
     deployed_app_with_command(host, images, app, "sleep 3")
     assert host.dokku("config:set", "--no-restart", app, f"API_TOKEN={secret}").code == 0
+    spy = DockerSpy(host.base / "spy")
     seen = []
     done = threading.Event()
 
@@ -302,16 +308,27 @@ def test_config_values_never_reach_a_command_line_a_file_or_the_history(host, im
     started = time.time()
     scanner.start()
     try:
-        result = host.dokku("migrations:run", app)
-        dry = host.dokku("migrations:run", app, "--dry-run")
+        result = host.dokku("migrations:run", app, env=spy.env(host.env()["PATH"]))
+        dry = host.dokku("migrations:run", app, "--dry-run", env=spy.env(host.env()["PATH"]))
     finally:
         done.set()
         scanner.join()
+        spy.close()
 
-    assert result.code == 0 and dry.code == 0
+    assert result.code == 0 and dry.code == 0, result.output + dry.output
+    invocations = spy.invocations()
+    assert [b"container", b"create"] in [argv[:2] for argv in invocations]
+    assert [argv for argv in invocations if any(secret.encode() in arg for arg in argv)] == []
+    targets = [target for connection in spy.connections for target in connection.targets]
+    assert any(b"/containers/create" in target for target in targets)
+    assert any(re.search(rb"/containers/\w+/start", target) for target in targets)
+    assert [target for target in targets if secret.encode() in target] == []
+    assert [c for c in spy.connections if not c.from_cli and secret.encode() in c.sent] == []
+    assert [c for c in spy.connections if c.from_cli and secret.encode() in c.sent], "the spy saw no request body"
     assert seen == []
     assert secret not in result.output + dry.output
-    plugin_files = files_under(host.lib_root / "data" / "migrations") + files_under(host.lib_root / "config" / "migrations")
+    plugin_files = (files_under(host.lib_root / "data" / "migrations") +
+                    files_under(host.lib_root / "config" / "migrations"))
     temporary = [p for p in files_under(Path("/tmp"), since=started) if host.base not in p.parents]
     assert plugin_files and [p for p in plugin_files + temporary if secret.encode() in read_or_empty(p)] == []
 

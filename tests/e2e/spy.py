@@ -1,0 +1,100 @@
+"""Every way the plugin reaches Docker, recorded whole: a `docker` first on PATH that logs each
+invocation's argv before running the real one, and a proxy on a socket of its own (DOCKER_HOST)
+that keeps every byte clients send the engine, for the docker CLI and the plugin's Engine API
+client alike. Nothing is sampled, so nothing short-lived slips through."""
+
+import os
+import re
+import shutil
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List
+
+REQUEST_LINE = re.compile(rb"^(GET|HEAD|POST|PUT|DELETE) (\S+) HTTP/1\.[01]\r$", re.MULTILINE)
+WRAPPER = """#!/bin/sh
+# Logs this invocation's argv (NUL-separated, one invocation per record), then runs the real docker.
+for arg in "$@"; do printf '%s\\0' "$arg"; done >>"{log}"
+printf '\\n' >>"{log}"
+exec {docker} "$@"
+"""
+
+
+@dataclass
+class Connection:
+    sent: bytearray = field(default_factory=bytearray)
+
+    @property
+    def from_cli(self) -> bool:
+        return b"User-Agent: Docker-Client/" in self.sent
+
+    @property
+    def targets(self) -> List[bytes]:
+        """Method and URL of every request on the connection."""
+        return [match.group(0) for match in REQUEST_LINE.finditer(bytes(self.sent))]
+
+
+class DockerSpy:
+    def __init__(self, directory: Path, engine_socket: str = "/var/run/docker.sock") -> None:
+        self.directory = directory
+        self.engine_socket = engine_socket
+        self.connections: List[Connection] = []
+        directory.mkdir(mode=0o755)
+        self.log = directory / "argv.log"
+        self.log.touch(mode=0o666)
+        os.chmod(self.log, 0o666)
+        bin_dir = directory / "bin"
+        bin_dir.mkdir(mode=0o755)
+        wrapper = bin_dir / "docker"
+        wrapper.write_text(WRAPPER.format(log=self.log, docker=shutil.which("docker")))
+        os.chmod(wrapper, 0o755)
+        self.socket_path = directory / "docker.sock"
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.socket_path))
+        os.chmod(self.socket_path, 0o666)
+        self.server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def env(self, path: str) -> Dict[str, str]:
+        """What a command runs with to be seen: the wrapper first on PATH, the proxy as the engine."""
+        return {"PATH": f"{self.directory / 'bin'}:{path}", "DOCKER_HOST": f"unix://{self.socket_path}"}
+
+    def invocations(self) -> List[List[bytes]]:
+        records = self.log.read_bytes().split(b"\n")
+        return [record.split(b"\0")[:-1] for record in records if record]
+
+    def close(self) -> None:
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.engine_socket)
+            connection = Connection()
+            self.connections.append(connection)
+            threading.Thread(target=_pipe, args=(client, upstream, connection.sent), daemon=True).start()
+            threading.Thread(target=_pipe, args=(upstream, client, None), daemon=True).start()
+
+
+def _pipe(source: socket.socket, target: socket.socket, kept) -> None:
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            if kept is not None:
+                kept.extend(data)
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock, how in ((target, socket.SHUT_WR), (source, socket.SHUT_RD)):
+            try:
+                sock.shutdown(how)
+            except OSError:
+                pass
