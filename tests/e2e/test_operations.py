@@ -122,17 +122,36 @@ def test_a_disabled_app_deploys_with_one_line_saying_so(host, images, app):
     assert http_get(host.web_containers(app)[0]) == "v1"
 
 
-def test_a_bad_setting_is_refused_and_changes_nothing(host, app):
-    assert host.dokku("migrations:set", app, "timeout", "60").code == 0
+BAD_VALUES = [
+    ("enabled", "false", "maybe"),
+    ("command", "npm run db:up", "true\ntouch /tmp/pwned"),
+    ("timeout", "60", "soon"),
+    ("grace", "5", "3601"),
+    ("detect", "composer.json:$.scripts.migrate=>composer migrate", "package.json=>npm run migrate"),
+    ("keep", "7", "0"),
+    ("memory", "512m", "lots"),
+    ("cpus", "1.5", "1;2"),
+]
 
-    results = [host.dokku("migrations:set", app, "timeout", "soon"),
-               host.dokku("migrations:set", app, "enabled", "maybe"),
-               host.dokku("migrations:set", app, "memory", "lots"),
-               host.dokku("migrations:set", app, "detect", "package.json=>npm run migrate"),
-               host.dokku("migrations:set", app, "colour", "blue")]
 
-    assert all(r.code == 1 and r.stderr.startswith(" !     ") and "Traceback" not in r.output for r in results)
-    assert host.dokku("migrations:report", app, "--migrations-computed-timeout").stdout == "60\n"
+@pytest.mark.parametrize("key,good,bad", BAD_VALUES, ids=[case[0] for case in BAD_VALUES])
+def test_a_bad_value_is_refused_and_changes_nothing(host, bare_app, key, good, bad):
+    assert host.dokku("migrations:set", bare_app, key, good).code == 0
+
+    result = host.dokku("migrations:set", bare_app, key, bad)
+
+    assert result.code == 1
+    assert result.stderr.startswith(" !     ") and result.stderr.count("\n") == 1
+    assert host.dokku("migrations:report", bare_app, f"--migrations-{key}").stdout == good + "\n"
+
+
+def test_an_unknown_setting_is_refused_and_changes_nothing(host, bare_app):
+    before = host.dokku("migrations:report", bare_app, "--format", "json").stdout
+
+    result = host.dokku("migrations:set", bare_app, "colour", "blue")
+
+    assert result.code == 1 and result.stderr.startswith(" !     Unknown setting 'colour'")
+    assert host.dokku("migrations:report", bare_app, "--format", "json").stdout == before
 
 
 def test_report_shows_every_setting_and_a_flag_prints_the_bare_value(host, app):
