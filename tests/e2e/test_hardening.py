@@ -364,3 +364,40 @@ def test_an_apps_docker_host_config_never_redirects_the_docker_client(host, imag
     assert result.code == 0, result.output
     assert "       VISIBLE=yes" in result.stdout
     assert "       DOCKER_HOST=tcp://127.0.0.1:9" in result.stdout
+
+
+def test_builds_cancel_during_a_deploys_migration_stops_it_and_leaves_nothing_behind(host, images, app):
+    """`dokku builds:cancel` SIGQUITs the deploy's process group (plugins/builds/subcommands.go
+    CommandCancel): Dokku's bash survives it, build capture's tee does not, so every later write of
+    the deploy hits a closed pipe."""
+    assert host.dokku("migrations:set", app, "command", "sleep 60").code == 0
+    deploy = host.spawn("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
+    plugin_pid(app)
+    time.sleep(2)
+
+    cancel = host.dokku("builds:cancel", app)
+    deploy.communicate(timeout=60)
+
+    assert cancel.stdout == "-----> Killing app deploy\n"
+    assert deploy.returncode != 0
+    assert docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}",
+                  "--filter", "label=com.dokku.migrations.run").split() == []
+    assert not (host.lib_root / "data" / "apps" / app / ".deploy.lock").exists()
+    assert host.web_containers(app) == []
+    assert host.history(app)[0]["status"] != "running"
+    assert host.dokku("deploy", app).code != 0
+
+
+def test_global_config_reaches_the_migration_under_the_apps_own(host, images, app):
+    """config-export APP false true json merges the global config under the app's
+    (plugins/config/environment.go LoadMergedAppEnv), as Dokku's own task containers get it."""
+    key = f"GLOBAL_ONLY_{secrets.token_hex(3).upper()}"
+    deployed_app_with_command(host, images, app, "env")
+    assert host.dokku("config:set", "--global", f"{key}=from-global").code == 0
+    try:
+        result = host.dokku("migrations:run", app)
+    finally:
+        host.dokku("config:unset", "--global", key)
+
+    assert result.code == 0, result.output
+    assert f"       {key}=from-global" in result.stdout.splitlines()
