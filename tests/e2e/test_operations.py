@@ -306,3 +306,17 @@ def test_plugin_uninstall_removes_settings_history_and_failed_image_tags(own_hos
     assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
     assert not own_host.plugin_dir.exists() and not (own_host.enabled / "migrations").exists()
     assert own_host.dokku("ps:restart", app).code == 0
+
+
+def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_container(host, images, app):
+    """Dokku's ps plugin adds `--restart=on-failure:10` and the logs plugin `--log-opt=max-size=10m` to
+    every process deploy (docker-args-process-deploy); app-json drops the restart policy, limits and
+    published ports from its task containers, and so does the plugin."""
+    assert host.dokku("docker-options:add", app, "deploy", "--memory=64m --publish 8080:5000").code == 0
+
+    result = host.dokku("migrations:run", app, "--image", images.node_app("shop", "v1", WIDGETS), "--dry-run")
+
+    assert result.code == 0, result.output
+    [docker_line] = [line for line in result.stdout.splitlines() if "Docker:" in line]
+    assert "--log-opt=max-size=10m" in docker_line
+    assert "--restart" not in docker_line and "--memory=64m" not in docker_line and "8080" not in docker_line

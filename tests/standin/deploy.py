@@ -361,7 +361,7 @@ def start_process_container(app: str, image: str, tag: str, kind: str, index: in
     cid = created.stdout.strip()
     plugn("post-container-create", "app", cid, app, "deploy", kind)
     docker("container", "start", cid, check=False)
-    time.sleep(0.5)
+    time.sleep(0.3)
     if docker("container", "inspect", "--format", "{{.State.Running}}", cid).stdout.strip() != "true":
         logs = docker("container", "logs", cid, check=False)
         docker("container", "rm", "--force", cid, check=False)

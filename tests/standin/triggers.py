@@ -388,11 +388,20 @@ def t_logs_docker_args_process_deploy(app: str, *rest: str) -> None:
     options = path.read_text().split() if path.exists() else []
     driver = next((option.split("=", 1)[1] for option in options if option.startswith("--log-driver=")), None)
     if driver is None:
-        driver = docker("system", "info", "--format", "{{ .LoggingDriver }}", check=False).stdout.strip()
+        driver = logging_driver()
     size = property_get("logs", app, "max-size") or property_get("logs", "--global", "max-size", "10m")
     if driver in ("local", "json-file") and size != "unlimited":
         print(f" --log-opt=max-size={size} ", end="")
     print(stdin, end="")
+
+
+def logging_driver() -> str:
+    """`docker system info --format '{{ .LoggingDriver }}'`, asked once per host (it never changes
+    under a test; Dokku asks on every call)."""
+    cache = lib_root() / "data" / "standin-logging-driver"
+    if not cache.is_file():
+        cache.write_text(docker("system", "info", "--format", "{{ .LoggingDriver }}", check=False).stdout.strip())
+    return cache.read_text()
 
 
 # ----- network ----------------------------------------------------------------------------------
