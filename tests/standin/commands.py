@@ -142,6 +142,7 @@ def c_apps_clone(*args: str) -> None:
 
 
 def check_new_name(old: str, new: str) -> None:
+    """plugins/apps/subcommands.go CommandRename/CommandClone: the checks before anything is done."""
     if not old:
         log_fail_with_error("Please specify an app to run the command on")
     if not new:
@@ -155,6 +156,8 @@ def check_new_name(old: str, new: str) -> None:
 
 
 def skip_rebuild_unless_code(app: str, skip: bool) -> None:
+    """plugins/apps/subcommands.go CommandRename/CommandClone: SKIP_REBUILD with --skip-deploy, or when
+    `git-has-code` fails."""
     if skip or plugn("git-has-code", app).returncode != 0:
         os.environ["SKIP_REBUILD"] = "true"
 
@@ -329,7 +332,7 @@ def trigger_restart(app: str) -> None:
 
 # ----- docker-options, network --------------------------------------------------------------------
 def c_docker_options_add(app: str, phases: str, *option: str) -> None:
-    """plugins/docker-options subcommands add: the option stored for each phase (deploy modelled)."""
+    """plugins/docker-options/functions.go CommandAdd: the option stored for each phase (deploy modelled)."""
     verify(app)
     if "deploy" in phases.split(","):
         path = root() / app / "DOCKER_OPTIONS_DEPLOY"
@@ -401,6 +404,7 @@ def c_ps_restart(app: str = "", process_type: str = "", *rest: str) -> None:
 
 
 def c_ps_start(app: str = "", *rest: str) -> None:
+    """plugins/ps/subcommands.go CommandStart."""
     verify(app)
     start(app)
 
@@ -523,6 +527,7 @@ def c_plugin_uninstall(name: str = "") -> None:
 
 # ----- dokku-postgres (a community plugin, emulated) ----------------------------------------------
 def c_postgres_create(service: str) -> None:
+    """dokku-postgres create (a community plugin): a `dokku.postgres.<svc>` container, ready to connect."""
     password = secrets.token_hex(12)
     database = service.replace(".", "_").replace("-", "_")
     directory = lib_root() / "services" / "postgres" / service

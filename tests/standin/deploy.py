@@ -47,10 +47,11 @@ def image_name(app: str, tag: str = "") -> str:
 
 # ----- build capture (plugins/common/functions dokku_setup_build_capture, since v0.38.0) ----------
 def setup_build_capture(app: str, source: str) -> None:
-    """Generates the build id, writes the build record (pid = this process, whose process group
-    `builds:cancel` signals), then `exec &> >(tee -a LOG …)`: from here on this process and
-    everything it starts write into a `tee` in the same process group, so stderr reaches the
-    caller's stdout, and once tee is gone every later write fails with EPIPE/SIGPIPE."""
+    """plugins/common/functions dokku_setup_build_capture: generates the build id, writes the build
+    record (pid = this process, whose process group `builds:cancel` signals), then
+    `exec &> >(tee -a LOG …)`: from here on this process and everything it starts write into a `tee`
+    in the same process group, so stderr reaches the caller's stdout, and once tee is gone every later
+    write fails with EPIPE/SIGPIPE."""
     if os.environ.get("DOKKU_REDIRECT_OUTPUT") == "true" or not app or not builds_plugin():
         return
     os.environ["DOKKU_REDIRECT_OUTPUT"] = "true"
@@ -76,6 +77,7 @@ def setup_build_capture(app: str, source: str) -> None:
 
 # ----- the deploy lock (plugins/common/functions acquire_app_deploy_lock, release_app_deploy_lock) --
 def lock_path(app: str) -> Path:
+    """plugins/apps/functions.go getLockPath: $DOKKU_LIB_ROOT/data/apps/<app>/.deploy.lock."""
     return lib_root() / "data" / "apps" / app / ".deploy.lock"
 
 
@@ -141,7 +143,8 @@ def commit(app: str, dockerfile: str) -> Optional[str]:
 
 
 def reset_branch(app: str, rev: str) -> None:
-    """git-from-directory after a failed deploy: the deploy branch goes back to the commit before."""
+    """plugins/git/git-from-directory trigger-git-git-from-directory after a failed deploy: the deploy
+    branch goes back to the commit before (`update-ref … ^`), or is deleted after a first one."""
     parent = (commits_dir(app) / rev / "parent").read_text()
     if parent:
         branch_ref(app).write_text(parent + "\n")
@@ -309,7 +312,7 @@ def container_files(app: str, process_type: str = "") -> Dict[str, str]:
 
 
 def current_scale(app: str) -> Dict[str, int]:
-    """ps-current-scale: the ps `scale` property (web=1 by default)."""
+    """plugins/ps/triggers.go TriggerPsCurrentScale: the ps `scale` property (web=1 from post-create)."""
     lines = property_get("ps", app, "scale", "web=1").split()
     return {line.split("=")[0]: int(line.split("=")[1]) for line in lines}
 
@@ -318,7 +321,8 @@ def scheduler_deploy(app: str, tag: str, process_type: str) -> None:
     """The docker-local scheduler: every web container created with Dokku's labels and args,
     `post-container-create`, started, checked; then `-----> Running post-deploy`, core-post-deploy and
     post-deploy with empty port and ip and the tag as given; then the old containers are retired."""
-    if version() < (0, 25, 0):  # v0.24.10 plugins/scheduler-docker-local/scheduler-deploy
+    # v0.24.10 plugins/scheduler-docker-local/scheduler-deploy trigger-scheduler-docker-local-scheduler-deploy
+    if version() < (0, 25, 0):
         code = plugn("pre-deploy", app, tag).returncode
         if code:
             sys.exit(code)
@@ -344,9 +348,10 @@ def scheduler_deploy(app: str, tag: str, process_type: str) -> None:
 
 
 def start_process_container(app: str, image: str, tag: str, kind: str, index: int) -> None:
-    """bin/scheduler-deploy-process-container: create (config in the docker client's environment,
-    internal-functions fn-scheduler-docker-local-start-app-container), post-container-create, start,
-    checks; then CONTAINER.<type>.<index> names the new container."""
+    """plugins/scheduler-docker-local/bin/scheduler-deploy-process-container main: create (config in
+    the docker client's environment: internal-functions fn-scheduler-docker-local-start-app-container),
+    post-container-create, start, checks (a 0.3 s "did it stay up"); then CONTAINER.<type>.<index>
+    names the new container."""
     dyno = f"{kind}.{index}"
     args = plugn("docker-args-deploy", app, tag, kind, str(index), capture=True, stdin_text="").stdout
     args += f" --label=com.dokku.process-type={kind} --label=com.dokku.dyno={dyno} --env=DYNO={dyno}"
@@ -384,7 +389,8 @@ def is_deployed(app: str) -> bool:
 
 
 def running_state(app: str) -> str:
-    """ps getRunningState (scheduler-app-status): true, false or mixed, from the CONTAINER files."""
+    """plugins/ps/functions.go getRunningState (scheduler-app-status): true, false or mixed, from the
+    CONTAINER files."""
     states = []
     for cid in container_files(app).values():
         running = docker("container", "inspect", "--format", "{{.State.Running}}", cid, check=False).stdout.strip()
@@ -485,12 +491,13 @@ def extracted(plugin: str, app: str, name: str) -> Optional[str]:
 
 
 def app_json(app: str) -> dict:
+    """plugins/app-json/appjson.go GetAppJSON: the process-specific app.json, parsed."""
     text = extracted("app-json", app, "app.json")
     return json.loads(text) if text else {}
 
 
 def procfile_command(app: str, process_type: str) -> str:
-    """plugins/ps getProcfileCommand: the command of a process type, $PORT expanded to 5000."""
+    """plugins/ps/functions.go getProcfileCommand: the command of a process type, $PORT expanded to 5000."""
     for line in (extracted("ps", app, "Procfile") or "").splitlines():
         name, sep, command = line.partition(":")
         if sep and name.strip() == process_type:

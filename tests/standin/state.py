@@ -124,6 +124,7 @@ def require_app(app: str) -> None:
 
 # ----- plugin properties (plugins/common/property-functions fn-plugin-property-*) -------------------
 def property_path(plugin: str, app: str, key: str) -> Path:
+    """plugins/common/properties.go PropertyGet: $DOKKU_LIB_ROOT/config/<plugin>/<app>/<key>."""
     return lib_root() / "config" / plugin / app / key
 
 

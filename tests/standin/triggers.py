@@ -37,12 +37,12 @@ def stdin_text() -> str:
 
 
 def data_dir(plugin: str, app: str) -> Path:
-    """plugins/common/common.go GetAppDataDirectory: $DOKKU_LIB_ROOT/data/<plugin>/<app>."""
+    """plugins/common/data.go GetAppDataDirectory: $DOKKU_LIB_ROOT/data/<plugin>/<app>."""
     return lib_root() / "data" / plugin / app
 
 
 def clone_data(plugin: str, old: str, new: str) -> None:
-    """plugins/common/common.go CloneAppData: the old app's data directory copied to the new app."""
+    """plugins/common/data.go CloneAppData: the old app's data directory copied to the new app."""
     if data_dir(plugin, old).is_dir():
         shutil.copytree(data_dir(plugin, old), data_dir(plugin, new), dirs_exist_ok=True)
 
@@ -216,6 +216,7 @@ def t_builds_builds_generate_id(*rest: str) -> None:
 
 
 def record_path(app: str, build_id: str) -> Path:
+    """plugins/builds/builds.go RecordPath: data/builds/<app>/<id>.json."""
     return data_dir("builds", app) / f"{build_id}.json"
 
 
@@ -320,6 +321,7 @@ t_config_post_app_rename_setup = t_config_post_app_clone_setup
 
 
 def t_config_post_delete(app: str, *rest: str) -> None:
+    """plugins/config/triggers.go TriggerPostDelete: the app's env goes."""
     shutil.rmtree(lib_root() / "config" / app, ignore_errors=True)
 
 
@@ -375,6 +377,7 @@ t_git_post_app_rename_setup = t_git_post_app_clone_setup
 
 
 def t_git_post_delete(app: str, *rest: str) -> None:
+    """plugins/git/post-delete: the git properties go."""
     destroy_properties("git", app)
 
 
@@ -484,12 +487,14 @@ def go_rebuild(app: str):
 
 
 def t_ps_post_delete(app: str, *rest: str) -> None:
+    """plugins/ps/triggers.go TriggerPostDelete."""
     shutil.rmtree(data_dir("ps", app), ignore_errors=True)
     destroy_properties("ps", app)
 
 
 # ----- registry ---------------------------------------------------------------------------------
 def t_registry_post_release_builder(builder: str, app: str, image: str, *rest: str) -> None:
+    """plugins/registry/triggers.go TriggerPostReleaseBuilder (the retag and push are not modelled)."""
     deploy.registry_post_release_builder(app, image)
 
 
