@@ -31,6 +31,8 @@ DROPPED_FLAGS = {
     "--publish", "--publish-all", "--restart", "-p", "-P",
 }
 FLAGS_WITHOUT_VALUE = {"--publish-all", "-P"}
+# Dokku's exit code for a missing app (plugins/common/common.go AppDoesNotExist; verify_app_name).
+APP_DOES_NOT_EXIST = 20
 
 
 def check_app_name(app: str) -> str:
@@ -89,7 +91,7 @@ class Dokku:
 
     def require_app(self, app: str) -> str:
         if not self.app_exists(app):
-            raise UserError(f"App {app} does not exist")
+            raise UserError(f"App {app} does not exist", APP_DOES_NOT_EXIST)
         return app
 
     def image_repo(self, app: str) -> str:

@@ -73,11 +73,13 @@ def test_migrations_run_takes_another_image_with_image_flag(host, images, app):
     assert psql(service_of(app), "SELECT count(*) FROM gadgets") == "0"
 
 
-def test_migrations_run_refuses_an_unknown_app(host):
+def test_an_unknown_app_is_refused_with_dokkus_message_and_exit_code_20(host):
+    """plugins/common/common.go AppDoesNotExist (exit 20), as every Dokku command refuses it."""
     result = host.dokku("migrations:run", "no-such-app")
 
-    assert result.code == 1
+    assert result.code == 20
     assert result.stderr == " !     App no-such-app does not exist\n"
+    assert host.dokku("config:set", "no-such-app", "A=b").code == 20
 
 
 def test_migrations_run_refuses_an_app_that_was_never_deployed(host, bare_app):
