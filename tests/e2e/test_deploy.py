@@ -6,6 +6,8 @@ from .apps import FAILING_MIGRATION, create_table, echo_env
 from .conftest import service_of
 from .host import built_from, docker, http_get, psql
 
+WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+
 
 def test_migration_is_applied_before_the_new_container_starts(host, images, app):
     image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
@@ -132,3 +134,18 @@ def test_the_database_host_resolves_only_through_the_apps_link(host, images, app
     unlinked = docker("run", "--rm", "dm-base:bookworm", "getent", "hosts", f"dokku-postgres-{service_of(app)}",
                       check=False)
     assert unlinked == ""
+
+
+def test_ps_start_of_a_stopped_app_runs_the_migrations_again_before_it_serves(host, images, app):
+    """ps:start of an app that is not running goes through the whole release (plugins/ps/ps.go Start →
+    release-and-deploy), so pre-release-builder runs."""
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    assert host.dokku("ps:stop", app).code == 0
+    assert host.web_containers(app) == []
+
+    result = host.dokku("ps:start", app)
+
+    assert result.code == 0, result.output
+    assert f"Running migrations for {app}" in result.stdout
+    assert [run["trigger"] for run in host.history(app)] == ["pre-release-builder"] * 2
+    assert http_get(host.web_containers(app)[0]) == "v1"
