@@ -150,6 +150,25 @@ def test_a_failing_dokku_trigger_stops_the_run_with_one_line(host, images, app):
         f"run it by hand to see why: dokku plugin:trigger docker-args-deploy {app} latest")
 
 
+def test_a_failing_config_export_never_shows_what_it_printed(host, images, app):
+    """config-export's stdout is the app's config: a failure is told with its stderr only."""
+    deployed_app_with_command(host, images, app, "true")
+    leaky = host.base / "leaky-plugin"
+    leaky.mkdir()
+    (leaky / "config-export").write_text("#!/bin/sh\necho '{\"API_TOKEN\":\"s3cr3t-leak\"}'\n"
+                                         "echo 'config: the env file is unreadable' >&2\nexit 1\n")
+    os.chmod(leaky / "config-export", 0o755)
+    (host.enabled / "00_leaky").symlink_to(leaky)
+    try:
+        result = host.dokku("migrations:run", app)
+    finally:
+        (host.enabled / "00_leaky").unlink()
+
+    assert result.code == 1
+    assert "config: the env file is unreadable" in result.stderr
+    assert "s3cr3t-leak" not in result.output
+
+
 def test_a_full_disk_for_history_stops_the_deploy_with_one_line(host, images, app):
     deployed_app_with_command(host, images, app, "head -c 3000000 /dev/zero | tr '\\\\0' x")
     runs = host.lib_root / "data" / "migrations" / app / "runs"
