@@ -172,9 +172,8 @@ def test_a_git_deploy_while_migrations_run_by_hand_is_refused_by_dokkus_lock(hos
     try:
         result = host.dokku("git:from-image", bare_app, images.node_app("shop", "v2", {}))
     finally:
-        process.kill()
-        process.communicate()
         host.dokku("builds:cancel", bare_app)
+        process.communicate(timeout=60)
 
     assert result.code == 1
     assert f" !     {bare_app} currently has a deploy lock in place. Exiting..." in result.failures
