@@ -24,7 +24,7 @@ def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         f"App {app} has no deployed image yet: deploy it first, or name one with "
         f"'dokku migrations:run {app} --image IMAGE'")
     execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags,
-                         missing_image=never_deployed))
+                         missing_image=never_deployed, own_image_only="--image" in parsed.flags))
 
 
 def set_(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:

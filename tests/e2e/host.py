@@ -129,6 +129,12 @@ class Host:
                      "--filter", "label=com.dokku.process-type=web").split()
         return [json.loads(docker("container", "inspect", "--format", "{{json .}}", cid)) for cid in ids]
 
+    def app_image(self, app: str, image: str) -> str:
+        """`image` tagged into the app's Dokku repository, as an admin does before `migrations:run --image`."""
+        ref = f"dokku/{app}:{image.rsplit(':', 1)[-1]}"
+        docker("image", "tag", image, ref)
+        return ref
+
     def history(self, app: str) -> List[dict]:
         result = self.dokku("migrations:history", app, "--format", "json", "--limit", "1000")
         assert result.code == 0, result.output
