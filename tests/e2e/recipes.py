@@ -327,6 +327,10 @@ COMPOSER_JSON = json.dumps({
 
 PHP_MIGRATE = r"""<?php
 // Applies migrations/*.sql in name order, each once, and records it in applied_migrations.
+if (!getenv('DATABASE_URL')) {
+    fwrite(STDERR, "DATABASE_URL is not set: link a database with dokku postgres:link\n");
+    exit(1);
+}
 $url = parse_url(getenv('DATABASE_URL'));
 $pdo = new PDO(
     sprintf('pgsql:host=%s;port=%d;dbname=%s', $url['host'], $url['port'] ?? 5432, ltrim($url['path'], '/')),
