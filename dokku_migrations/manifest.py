@@ -146,9 +146,10 @@ def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
         if not isinstance(value, str):
             raise UserError(f"{rule.jsonpath} in {path} must be a command (a string), but it is {kind_of(value)}: "
                             f"{fix}")
-        if any(char in value for char in "\0\n\r"):
+        command = value.strip()
+        if any(char in command for char in "\0\n\r"):
             raise UserError(f"{rule.jsonpath} in {path} must be a command on one line: {fix}")
-        return value.strip() or None
+        return command or None
     if isinstance(value, str):
         return rule.command if value.strip() else None
     if isinstance(value, list) and all(isinstance(item, str) for item in value):

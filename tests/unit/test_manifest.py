@@ -79,8 +79,8 @@ def test_an_empty_app_json_command_is_not_a_command_and_the_next_rule_is_tried(c
     assert detect(DEFAULT, "/app", image_files(files)).command == "npm run migrate"
 
 
-def test_the_app_json_command_runs_without_the_spaces_around_it():
-    files = {"/app/app.json": app_json({"command": "  alembic upgrade head  "})}
+def test_the_app_json_command_runs_without_the_spaces_and_line_ends_around_it():
+    files = {"/app/app.json": app_json({"command": "  alembic upgrade head\n"})}
     assert detect(DEFAULT, "/app", image_files(files)).command == "alembic upgrade head"
 
 
