@@ -1,7 +1,11 @@
 """Detection rules: which manifest file in the image names the migration command, and how.
 
-A rule is `file:jsonpath=>command`, e.g. `package.json:$.scripts.migrate=>npm run migrate`:
-when `file` exists in the image and `jsonpath` finds a non-empty string in it, `command` runs.
+A rule has one of two forms:
+- `file:jsonpath=>command`, e.g. `package.json:$.scripts.migrate=>npm run migrate`: when `file` exists
+  in the image and `jsonpath` finds a script there (a non-empty string, or a list of strings as Composer
+  allows), `command` runs; what the script says is left to the tool that runs it.
+- `file:jsonpath`, e.g. `app.json:$.migrations.command`: the non-empty string found there is the command.
+Either way the project opts in from its own files; nothing is run because a framework merely looks present.
 Everything here is pure: the caller reads the files out of the image and passes their bytes.
 """
 
@@ -13,7 +17,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .errors import UserError
 
-DEFAULT_RULES = ("package.json:$.scripts.migrate=>npm run migrate",)
+# app.json first: it names this plugin's command explicitly, so it beats a tool's conventional script.
+# Composer kills scripts after its own process-timeout (300 s by default): the plugin's `timeout` rules.
+DEFAULT_RULES = (
+    "app.json:$.migrations.command",
+    "package.json:$.scripts.migrate=>npm run migrate",
+    "composer.json:$.scripts.migrate=>composer run-script --timeout=0 migrate",
+)
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
 
@@ -22,10 +32,10 @@ MAX_NESTING = 200
 class Rule:
     file: str
     jsonpath: str
-    command: str
+    command: str = ""  # empty: the value found at jsonpath is the command
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.jsonpath}=>{self.command}"
+        return f"{self.file}:{self.jsonpath}=>{self.command}" if self.command else f"{self.file}:{self.jsonpath}"
 
 
 @dataclass(frozen=True)
@@ -41,18 +51,20 @@ class Detection:
 
 def parse_rule(text: str) -> Rule:
     """Validates a rule at `migrations:set` time so a bad one never reaches a deploy."""
-    example = "package.json:$.scripts.migrate=>npm run migrate"
     if "\n" in text or "\0" in text or "\r" in text:
         raise UserError("A detect rule must be one line")
-    if "=>" not in text or ":" not in text.split("=>", 1)[0]:
-        raise UserError(f"Invalid detect rule '{text}': write it as file:jsonpath=>command, e.g. '{example}'")
-    left, command = text.split("=>", 1)
+    left, arrow, command = text.partition("=>")
+    if ":" not in left:
+        raise UserError(f"Invalid detect rule '{text}': write it as file:jsonpath=>command, or file:jsonpath "
+                        "to run the command written there, e.g. 'package.json:$.scripts.migrate=>npm run migrate' "
+                        "or 'app.json:$.migrations.command'")
     file, jsonpath = left.split(":", 1)
     file, jsonpath, command = file.strip(), jsonpath.strip(), command.strip()
     if not file or ".." in file.split("/") or file.endswith("/"):
         raise UserError(f"Invalid detect rule '{text}': '{file}' is not a file path inside the image")
-    if not command:
-        raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty")
+    if arrow and not command:
+        raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty; to run the command "
+                        "written in the file, leave out the '=>'")
     try:
         compiled(jsonpath)
     except Exception as error:
@@ -122,18 +134,44 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def find_value(rule: Rule, path: str, document: object) -> Optional[str]:
-    """The string the rule's JSONPath points at; None when absent or empty; error when not a string."""
+def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
+    """The command the rule finds in one manifest; None when its JSONPath finds nothing, or only
+    something empty; an error naming the file when what it finds cannot be what the rule expects."""
     matches = compiled(rule.jsonpath).find(document)
     if not matches:
         return None
     value = matches[0].value
-    if not isinstance(value, str):
-        kind = type(value).__name__ if value is not None else "null"
-        kind = {"dict": "an object", "list": "a list", "int": "a number", "float": "a number",
-                "bool": "a boolean"}.get(kind, kind)
-        raise UserError(f"{rule.jsonpath} in {path} must be a string, but it is {kind}")
-    return value if value.strip() else None
+    fix = "fix it, or set the command with 'dokku migrations:set <app> command ...'"
+    if not rule.command:
+        if not isinstance(value, str):
+            raise UserError(f"{rule.jsonpath} in {path} must be a command (a string), but it is {kind_of(value)}: "
+                            f"{fix}")
+        command = value.strip()
+        if any(char in command for char in "\0\n\r"):
+            raise UserError(f"{rule.jsonpath} in {path} must be a command on one line: {fix}")
+        return command or None
+    if isinstance(value, str):
+        return rule.command if value.strip() else None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return rule.command if any(item.strip() for item in value) else None
+    raise UserError(f"{rule.jsonpath} in {path} must be a string or a list of strings, but it is "
+                    f"{kind_of(value)}: {fix}")
+
+
+def kind_of(value: object) -> str:
+    """What a JSON value is, in the words of the JSON a person wrote."""
+    if isinstance(value, list):
+        odd = [item for item in value if not isinstance(item, str)]
+        return f"a list holding {kind_of(odd[0])}" if odd else "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
 
 
 def detect(rules: Sequence[Rule], workdir: str,
@@ -151,7 +189,8 @@ def detect(rules: Sequence[Rule], workdir: str,
                 continue
             if path not in documents:
                 documents[path] = load_json(path, data)
-            if find_value(rule, path, documents[path]) is not None:
-                return Detection(rule=rule, path=path, command=rule.command)
+            command = command_from(rule, path, documents[path])
+            if command is not None:
+                return Detection(rule=rule, path=path, command=command)
             break
     return None

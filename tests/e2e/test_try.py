@@ -49,7 +49,8 @@ def test_try_with_an_image_without_a_migration_command_fails_naming_the_rule(ima
 
     assert result.returncode == 1
     assert result.stderr == (f" !     No migration command to try in {image}: no migration command found (looked for "
-                             "$.scripts.migrate in package.json); pass one with --command 'CMD'\n")
+                             "$.migrations.command in app.json, $.scripts.migrate in package.json, "
+                             "$.scripts.migrate in composer.json); pass one with --command 'CMD'\n")
     assert "Starting a throwaway PostgreSQL" not in result.stdout
 
 

@@ -75,7 +75,8 @@ def test_a_detected_command_is_run_with_its_source():
 def test_nothing_detected_is_a_skip_whose_reason_names_what_was_looked_for():
     plan = decide(resolve({}, {}), detector(None))
     assert plan.action == SKIP
-    assert plan.reason == "no migration command found (looked for $.scripts.migrate in package.json)"
+    assert plan.reason == ("no migration command found (looked for $.migrations.command in app.json, "
+                           "$.scripts.migrate in package.json, $.scripts.migrate in composer.json)")
 
 
 def test_the_skip_reason_names_every_rule_that_was_tried():
