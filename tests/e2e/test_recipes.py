@@ -83,7 +83,7 @@ def test_a_composer_migrate_script_runs_through_composer_on_deploy(host, recipes
 
 
 def test_dry_run_shows_the_app_json_command_and_where_it_came_from(host, recipes, bare_app):
-    result = host.dokku("migrations:run", bare_app, "--image", recipes.rails(), "--dry-run")
+    result = host.dokku("migrations:run", bare_app, "--image", host.app_image(bare_app, recipes.rails()), "--dry-run")
 
     assert result.code == 0, result.output
     assert "Command:  bin/rails db:migrate" in result.stdout
