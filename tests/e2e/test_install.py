@@ -8,7 +8,7 @@ import os
 import subprocess
 import tarfile
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import pytest
 
@@ -79,7 +79,7 @@ def plugin_tarball() -> bytes:
 
 
 @pytest.fixture
-def machine(docker_available) -> Callable[..., Machine]:
+def machine(docker_available) -> Iterator[Callable[..., Machine]]:
     for image in ("venv", "pip22", "pip24", "nopip"):
         if not docker("image", "ls", "--quiet", f"dm-install:{image}"):
             pytest.fail(f"dm-install:{image} is missing: run the suite through tests/run, "
@@ -207,7 +207,7 @@ def test_failed_rebuild_leaves_the_old_environment_working(machine):
 
 
 def test_rebuild_swaps_the_environment_in_with_no_moment_without_one(machine):
-    host = machine("venv")  # the larger environment: the old rmtree-then-rename left a window of seconds
+    host = machine("venv")  # the larger environment: removing it took long enough for probes to fail
     assert host.install().code == 0
     host.stale_stamp()
     # a trigger starting at any moment of the rebuild: the environment's Python importing the packages,
