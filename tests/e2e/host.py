@@ -13,8 +13,8 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
-NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", "__pycache__", "tests", ".pytest_cache", ".ruff_cache", "bench",
-                    "examples", "pre-deploy"}
+NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", ".venv.old", "__pycache__", "tests", ".pytest_cache", ".ruff_cache",
+                    "bench", "examples", "pre-deploy"}
 
 
 def plugin_files_only(directory: str, names: List[str]) -> List[str]:
