@@ -9,9 +9,9 @@ Dokku < 0.34.4 (or an unknown version); while it exists, `pre-release-builder` s
 Exactly one of them runs migrations on any Dokku.
 """
 
+import grp
 import os
 import pwd
-import grp
 import re
 import shutil
 import sys

@@ -12,7 +12,7 @@ Everything here is pure: the caller reads the files out of the image and passes 
 import json
 import posixpath
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .errors import UserError
@@ -24,6 +24,8 @@ DEFAULT_RULES = (
     "package.json:$.scripts.migrate=>npm run migrate",
     "composer.json:$.scripts.migrate=>composer run-script --timeout=0 migrate",
 )
+# Where a project declares how to undo its last migrations, for `migrations:rollback`.
+ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
 
@@ -72,7 +74,7 @@ def parse_rule(text: str) -> Rule:
     return Rule(file, jsonpath, command)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(jsonpath: str) -> Any:
     """Each JSONPath is parsed once per process: jsonpath-ng rebuilds its parser on every parse, and
     it is imported only when a rule is first read (help, history and logs never pay for it)."""

@@ -85,6 +85,7 @@ class Key:
 KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
     Key("command", "", parse_command, "command to run instead of the detected one"),
+    Key("rollback-command", "", parse_command, "command 'migrations:rollback' runs to undo the last migrations"),
     Key("timeout", "1800", parse_seconds, "seconds before the migration is stopped (0: none)"),
     Key("grace", "10", parse_grace, "seconds a stopped migration gets to clean up before it is killed"),
     Key("detect", "\n".join(DEFAULT_RULES), parse_rules,
