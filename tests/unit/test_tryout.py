@@ -6,9 +6,20 @@ import json
 import pytest
 
 from dokku_migrations.errors import UserError
+from dokku_migrations.image import ImageInfo
 from dokku_migrations.manifest import DEFAULT_RULES, declared_database, detect, parse_rule
-from dokku_migrations.tryout import (MARIADB, MYSQL, POSTGRES, choose_database, parse_args, parse_database, parse_env,
-                                     ready_wait)
+from dokku_migrations.tryout import (
+    MARIADB,
+    MYSQL,
+    POSTGRES,
+    ImageFiles,
+    choose_database,
+    find_command,
+    parse_args,
+    parse_database,
+    parse_env,
+    ready_wait,
+)
 
 
 def test_env_values_may_hold_anything_after_the_first_equals():
@@ -240,3 +251,37 @@ def test_an_app_json_with_only_a_database_is_no_migration_command_so_package_jso
     detection = detect(rules, "/app", lambda paths: {path: files.get(path) for path in paths})
 
     assert detection is not None and (detection.path, detection.command) == ("/app/package.json", "npm run migrate")
+
+
+class RecordingDocker:
+    """Serves files as an image would and records each probe container's paths (one call, one probe)."""
+
+    def __init__(self, files):
+        self.files = files
+        self.probes = []
+
+    def read_file(self, image, paths, owner=""):
+        self.probes.append(list(paths))
+        return {path: self.files.get(path) for path in paths}
+
+
+def test_the_command_and_the_database_are_read_through_one_probe_container():
+    docker = RecordingDocker({"/app/app.json": app_json({"migrations": {"command": "sh bin/migrate",
+                                                                       "database": "mariadb:10.11"}})})
+    files = ImageFiles(docker, ImageInfo(ref="shop:1", id="sha256:1", workdir="/app"))
+
+    command = find_command(files, None)
+    declared = files.declared_database()
+
+    assert (command, declared) == (("sh bin/migrate", "/app/app.json $.migrations.command"),
+                                   ("/app/app.json $.migrations.database", "mariadb:10.11"))
+    assert len(docker.probes) == 1
+
+
+def test_with_a_given_command_the_declaration_alone_is_read_from_app_json():
+    docker = RecordingDocker({"/app/app.json": app_json({"migrations": {"database": "mysql:8.4"}})})
+    files = ImageFiles(docker, ImageInfo(ref="shop:1", id="sha256:1", workdir="/srv"))
+
+    assert find_command(files, "bin/migrate") == ("bin/migrate", "--command")
+    assert files.declared_database() == ("/app/app.json $.migrations.database", "mysql:8.4")
+    assert docker.probes == [["/srv/app.json", "/app/app.json"]]
