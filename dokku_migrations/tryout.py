@@ -48,6 +48,7 @@ READY_WAIT_ENV = "DM_TRY_DATABASE_WAIT"
 OLD_READY_WAIT_ENV = "DM_TRY_POSTGRES_WAIT"  # its name before MySQL and MariaDB; still honoured
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
+SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 USAGE = ("python3 -m dokku_migrations try <image> [--env KEY=VALUE ...] [--command CMD] "
          "[--database TYPE[:VERSION]] [--database-image IMAGE] [--timeout SECONDS]")
 
@@ -60,6 +61,7 @@ class Kind:
 
     name: str
     title: str
+    variable: str  # Dokku's plugin for it reads <variable>_DATABASE_SCHEME from the app's config
     repository: str
     default_version: str
     port: int
@@ -91,14 +93,26 @@ class Kind:
                   "--batch --skip-column-names -e 'SELECT 1'")
         return ["sh", "-c", script], {"MYSQL_PWD": password}
 
-    def url(self, password: str) -> str:
-        """The password goes in as it is: `try` makes hex ones, which need no escaping in a URL."""
-        return f"{self.scheme}://{self.user}:{password}@{DB_HOST}:{self.port}/{self.database}"
+    def url(self, password: str, env: Mapping[str, str]) -> str:
+        """The scheme is the type's own unless the app's config picks another as Dokku's plugins allow
+        (`MYSQL_DATABASE_SCHEME=mysql2` for Rails). The password goes in as it is: `try` makes hex ones,
+        which need no escaping in a URL."""
+        scheme = env.get(self.scheme_key) or self.scheme
+        if not SCHEME.fullmatch(scheme):
+            raise UserError(f"Invalid --env {self.scheme_key} '{printable(scheme)}': a URL scheme is letters, digits, "
+                            "'+', '-' and '.', starting with a letter, e.g. mysql2")
+        return f"{scheme}://{self.user}:{password}@{DB_HOST}:{self.port}/{self.database}"
+
+    @property
+    def scheme_key(self) -> str:
+        return f"{self.variable}_DATABASE_SCHEME"
 
 
-POSTGRES = Kind("postgres", "PostgreSQL", "postgres", "16", 5432, "postgres", "postgres", "postgres", ("pg_isready",))
-MYSQL = Kind("mysql", "MySQL", "mysql", "8.4", 3306, "mysql", "mysql", "app", ("mysql", "mariadb"))
-MARIADB = Kind("mariadb", "MariaDB", "mariadb", "11.4", 3306, "mysql", "mariadb", "app", ("mariadb", "mysql"))
+POSTGRES = Kind("postgres", "PostgreSQL", "POSTGRES", "postgres", "16", 5432, "postgres", "postgres", "postgres",
+                ("pg_isready",))
+MYSQL = Kind("mysql", "MySQL", "MYSQL", "mysql", "8.4", 3306, "mysql", "mysql", "app", ("mysql", "mariadb"))
+MARIADB = Kind("mariadb", "MariaDB", "MARIADB", "mariadb", "11.4", 3306, "mysql", "mariadb", "app",
+               ("mariadb", "mysql"))
 KINDS: Dict[str, Kind] = {"postgres": POSTGRES, "postgresql": POSTGRES, "mysql": MYSQL, "mariadb": MARIADB}
 SUPPORTED = "postgres (or postgresql), mysql and mariadb"
 
@@ -225,13 +239,6 @@ class Session:
         self.root_password = secrets.token_hex(16)
         self.started_network = False
 
-    @property
-    def database_url(self) -> str:
-        return self.kind.url(self.password)
-
-    @property
-    def shown_url(self) -> str:
-        return self.kind.url("***")
 
     def start_database(self) -> None:
         title, image = self.kind.title, self.database.image
@@ -274,7 +281,8 @@ class Session:
             time.sleep(0.2)
 
     def run_migrations(self, image: ImageInfo, command: str, values: Dict[str, str], timeout: int) -> Result:
-        plain, piped, dropped = clientenv.split_values({"DATABASE_URL": self.database_url, **values})
+        url = self.kind.url(self.password, values)
+        plain, piped, dropped = clientenv.split_values({"DATABASE_URL": url, **values})
         if dropped:
             raise UserError(f"--env {', '.join(dropped)} cannot be passed: the docker client reads it itself, "
                             "so it travels in an env file, which cannot hold a multi-line value")
@@ -387,14 +395,16 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     except Interrupted as error:
         raise UserError(f"Interrupted by {error.signame} before anything was started", error.exit_code) from None
     image, command, source, database = prepared
+    shown_url = database.kind.url("***", options.env)  # a bad scheme fails here, before anything starts
+    if "DATABASE_URL" in options.env:
+        shown_url = "from --env"
     output.info1(f"Trying the migrations of {options.image} against a throwaway {database.kind.title}")
     session = Session(docker, database, env)
     try:
         try:
             session.start_database()
             output.info1(f"Running migrations: {command}")
-            url = "from --env" if "DATABASE_URL" in options.env else session.shown_url
-            output.verbose(f"from {source}; DATABASE_URL={url}")
+            output.verbose(f"from {source}; DATABASE_URL={shown_url}")
             result = session.run_migrations(image, command, options.env, options.timeout)
             interrupts.check()
         except Interrupted:

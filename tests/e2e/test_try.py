@@ -254,3 +254,12 @@ def test_an_unsupported_type_in_the_flag_is_one_line_and_nothing_starts(images):
                              "(or postgresql), mysql and mariadb; pass one of them to --database, as TYPE or "
                              "TYPE:VERSION (mariadb:10.11)\n")
     assert result.stdout == ""
+
+
+def test_the_url_scheme_follows_the_apps_database_scheme_variable_as_on_dokku(images):
+    result = run_try(example_image(images), *PG, "--env", "POSTGRES_DATABASE_SCHEME=postgresql",
+                     "--command", 'echo "scheme ${DATABASE_URL%%:*}"')
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "DATABASE_URL=postgresql://postgres:***@db:5432/postgres" in result.stdout
+    assert "       scheme postgresql" in result.stdout

@@ -184,14 +184,30 @@ def test_two_database_images_are_refused():
 # --- each type: its container, its readiness check, its URL ------------------------------------------
 def test_postgres_gets_its_password_and_a_postgres_url_on_host_db():
     assert POSTGRES.container_env("pw", "root") == {"POSTGRES_PASSWORD": "pw"}
-    assert POSTGRES.url("pw") == "postgres://postgres:pw@db:5432/postgres"
+    assert POSTGRES.url("pw", {}) == "postgres://postgres:pw@db:5432/postgres"
 
 
 @pytest.mark.parametrize("kind,user", [(MYSQL, "mysql"), (MARIADB, "mariadb")])
 def test_mysql_and_mariadb_get_a_root_password_a_user_and_a_database_and_a_mysql_url(kind, user):
     assert kind.container_env("pw", "root") == {"MYSQL_ROOT_PASSWORD": "root", "MYSQL_DATABASE": "app",
                                                 "MYSQL_USER": user, "MYSQL_PASSWORD": "pw"}
-    assert kind.url("pw") == f"mysql://{user}:pw@db:3306/app"
+    assert kind.url("pw", {}) == f"mysql://{user}:pw@db:3306/app"
+
+
+@pytest.mark.parametrize("kind,key,scheme", [(MYSQL, "MYSQL_DATABASE_SCHEME", "mysql2"),
+                                             (MARIADB, "MARIADB_DATABASE_SCHEME", "mysql2"),
+                                             (POSTGRES, "POSTGRES_DATABASE_SCHEME", "postgresql")])
+def test_the_apps_config_picks_another_scheme_as_with_dokkus_database_plugins(kind, key, scheme):
+    assert kind.url("pw", {key: scheme}).startswith(f"{scheme}://{kind.user}:pw@db:")
+
+
+def test_another_types_scheme_variable_is_left_alone():
+    assert MARIADB.url("pw", {"MYSQL_DATABASE_SCHEME": "mysql2"}).startswith("mysql://")
+
+
+def test_a_scheme_that_cannot_start_a_url_is_refused():
+    with pytest.raises(UserError, match="^Invalid --env MYSQL_DATABASE_SCHEME 'my sql'"):
+        MYSQL.url("pw", {"MYSQL_DATABASE_SCHEME": "my sql"})
 
 
 def test_postgres_is_ready_when_pg_isready_says_so():
