@@ -108,11 +108,14 @@ class Kind:
         return f"{self.variable}_DATABASE_SCHEME"
 
 
-POSTGRES = Kind("postgres", "PostgreSQL", "POSTGRES", "postgres", "16", 5432, "postgres", "postgres", "postgres",
-                ("pg_isready",))
-MYSQL = Kind("mysql", "MySQL", "MYSQL", "mysql", "8.4", 3306, "mysql", "mysql", "app", ("mysql", "mariadb"))
-MARIADB = Kind("mariadb", "MariaDB", "MARIADB", "mariadb", "11.4", 3306, "mysql", "mariadb", "app",
-               ("mariadb", "mysql"))
+# Default versions: PostgreSQL's as before; MySQL's and MariaDB's long-term releases. MariaDB 11 images have
+# no `mysql` client, MySQL's no `mariadb`.
+POSTGRES = Kind(name="postgres", title="PostgreSQL", variable="POSTGRES", repository="postgres", default_version="16",
+                port=5432, scheme="postgres", user="postgres", database="postgres", clients=("pg_isready",))
+MYSQL = Kind(name="mysql", title="MySQL", variable="MYSQL", repository="mysql", default_version="8.4",
+             port=3306, scheme="mysql", user="mysql", database="app", clients=("mysql", "mariadb"))
+MARIADB = Kind(name="mariadb", title="MariaDB", variable="MARIADB", repository="mariadb", default_version="11.4",
+               port=3306, scheme="mysql", user="mariadb", database="app", clients=("mariadb", "mysql"))
 KINDS: Dict[str, Kind] = {"postgres": POSTGRES, "postgresql": POSTGRES, "mysql": MYSQL, "mariadb": MARIADB}
 SUPPORTED = "postgres (or postgresql), mysql and mariadb"
 
@@ -143,17 +146,24 @@ def parse_database(text: str, where: str) -> Tuple[Kind, str]:
     return kind, version
 
 
+def check_flags(flag: Optional[str], database_image: Optional[str], postgres_image: Optional[str]) -> None:
+    """The database flags on their own, so a bad combination fails before Docker is asked anything."""
+    if flag is not None:
+        parse_database(flag, "--database")
+    if database_image and postgres_image:
+        raise UserError("--database-image and --postgres-image both name the database image: pass only one")
+    if postgres_image and flag and parse_database(flag, "--database")[0] is not POSTGRES:
+        raise UserError(f"--postgres-image starts PostgreSQL, but --database asks for '{printable(flag)}': "
+                        "name its image with --database-image instead")
+
+
 def choose_database(flag: Optional[str], database_image: Optional[str], postgres_image: Optional[str],
                     declared: Callable[[], Optional[Tuple[str, str]]]) -> Database:
     """The flags win over the project's declaration, which is only read when no flag decides the type;
     PostgreSQL when nobody says. A given image is used as it is; otherwise the type's official image,
     at the version asked for or the type's default."""
-    if database_image and postgres_image:
-        raise UserError("--database-image and --postgres-image both name the database image: pass only one")
+    check_flags(flag, database_image, postgres_image)
     if postgres_image:
-        if flag and parse_database(flag, "--database")[0] is not POSTGRES:
-            raise UserError(f"--postgres-image starts PostgreSQL, but --database asks for '{printable(flag)}': "
-                            "name its image with --database-image instead")
         return Database(POSTGRES, postgres_image, "as --postgres-image asks")
     if flag:
         (kind, version), source = parse_database(flag, "--database"), f"as --database {flag} asks"
@@ -196,8 +206,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     options.timeout = int(parse_seconds(options.timeout))
     if options.command is not None:
         options.command = parse_command(options.command)
-    if options.database is not None:
-        parse_database(options.database, "--database")
+    check_flags(options.database, options.database_image, options.postgres_image)
     options.env = parse_env(options.env)
     return options
 
@@ -395,9 +404,7 @@ def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
     except Interrupted as error:
         raise UserError(f"Interrupted by {error.signame} before anything was started", error.exit_code) from None
     image, command, source, database = prepared
-    shown_url = database.kind.url("***", options.env)  # a bad scheme fails here, before anything starts
-    if "DATABASE_URL" in options.env:
-        shown_url = "from --env"
+    shown_url = "from --env" if "DATABASE_URL" in options.env else database.kind.url("***", options.env)
     output.info1(f"Trying the migrations of {options.image} against a throwaway {database.kind.title}")
     session = Session(docker, database, env)
     try:
@@ -431,6 +438,7 @@ def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str
     command, source = find_command(files, options.command)
     database = choose_database(options.database, options.database_image, options.postgres_image,
                                files.declared_database)
+    database.kind.url("***", options.env)  # a bad <TYPE>_DATABASE_SCHEME fails here, before any pull
     if docker.inspect_image(database.image) is None:
         output.info1(f"Pulling {database.image}")
         try:

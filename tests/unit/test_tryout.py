@@ -181,6 +181,11 @@ def test_two_database_images_are_refused():
         choose_database(None, "a:1", "b:2", never_read)
 
 
+def test_conflicting_database_flags_are_refused_while_parsing_the_arguments():
+    with pytest.raises(UserError, match="^--postgres-image starts PostgreSQL"):
+        parse_args(["shop:latest", "--database", "mariadb", "--postgres-image", "dm-postgres:15"])
+
+
 # --- each type: its container, its readiness check, its URL ------------------------------------------
 def test_postgres_gets_its_password_and_a_postgres_url_on_host_db():
     assert POSTGRES.container_env("pw", "root") == {"POSTGRES_PASSWORD": "pw"}
