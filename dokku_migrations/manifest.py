@@ -13,7 +13,7 @@ import json
 import posixpath
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 
@@ -28,6 +28,9 @@ DEFAULT_RULES = (
 ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
+# Read by `try` only: a deploy migrates whatever database the app is linked to.
+APP_JSON = "app.json"
+DATABASE_PATH = "$.migrations.database"
 
 
 @dataclass(frozen=True)
@@ -195,4 +198,29 @@ def detect(rules: Sequence[Rule], workdir: str,
             if command is not None:
                 return Detection(rule=rule, path=path, command=command)
             break
+    return None
+
+
+def app_json_paths(workdir: str) -> List[str]:
+    """Where the project's app.json may be, in the order detection looks: WorkingDir, then /app."""
+    return candidate_paths(Rule(APP_JSON, DATABASE_PATH), workdir)
+
+
+def declared_database(workdir: str, files: Mapping[str, Optional[bytes]]) -> Optional[Tuple[str, str]]:
+    """(where, value) of `migrations.database` in the first app.json the image has; None when the
+    project declares none (an empty string included). The value is left to the caller to judge."""
+    for path in app_json_paths(workdir):
+        data = files.get(path)
+        if data is None:
+            continue
+        document = load_json(path, data)
+        migrations = document.get("migrations") if isinstance(document, dict) else None
+        value = migrations.get("database") if isinstance(migrations, dict) else None
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise UserError(f"{DATABASE_PATH} in {path} must be a database type and version such as "
+                            f"\"mariadb:10.11\" (a string), but it is {kind_of(value)}: fix it, or override it with "
+                            "--database TYPE[:VERSION]")
+        return (f"{path} {DATABASE_PATH}", value.strip()) if value.strip() else None
     return None
