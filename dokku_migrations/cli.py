@@ -11,6 +11,8 @@ SUMMARY = "Run database migrations from the incoming image before each deploy"
 USAGE: List[Tuple[str, str]] = [
     ("migrations:help", "Show this help"),
     ("migrations:run <app> [--image IMAGE] [--dry-run]", "Run migrations now (default: the deployed image)"),
+    ("migrations:rollback <app> [--image IMAGE] [--dry-run]",
+     "Undo the migrations of an image that never went live (rollback-command)"),
     ("migrations:set [--global|<app>] <key> [<value>...]", "Set a setting; no value unsets it"),
     ("migrations:report [<app>|--global] [--format stdout|json] [--migrations-<key>]", "Show settings and state"),
     ("migrations:history <app> [--limit N] [--format json]", "List past runs, newest first"),

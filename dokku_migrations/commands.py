@@ -24,7 +24,16 @@ def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         f"App {app} has no deployed image yet: deploy it first, or name one with "
         f"'dokku migrations:run {app} --image IMAGE'")
     execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags,
-                         missing_image=never_deployed))
+                         missing_image=never_deployed, own_image_only="--image" in parsed.flags))
+
+
+def rollback(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    parsed = split(argv, valued=["--image"], bare=["--dry-run"])
+    app = check_app_name(app_from(parsed, env.get("DOKKU_APP_NAME")))
+    no_extra(parsed)
+    ctx.dokku.require_app(app)
+    from .rollback import run_rollback
+    run_rollback(ctx, app, parsed.flags.get("--image", ""), "--dry-run" in parsed.flags)
 
 
 def set_(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -69,6 +78,10 @@ def report_rows(ctx: Context, app: str) -> Dict[str, str]:
     rows["also-run-by-dokku"] = last_deploy.dokku_tasks if last_deploy else ""
     latest = ctx.docker.inspect_image(f"{ctx.dokku.image_repo(app)}:latest")
     rows["latest-image-migrated"] = migrated_value(ctx.gate.record(app, latest.id)) if latest else ""
+    from .rollback import ahead
+    behind = ahead(ctx, app)
+    rows["schema-ahead"] = "true" if behind else "false"
+    rows["schema-ahead-run"] = str(behind.id) if behind else ""
     return rows
 
 
@@ -148,6 +161,10 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
         print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
               f"{exit_code:>4}  {duration:>8}  {r.command or '-'}")
+    from .rollback import ahead, ahead_message
+    behind = ahead(ctx, app)
+    if behind is not None:
+        output.warn(ahead_message(app, behind))
 
 
 def logs(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -193,6 +210,7 @@ COMMANDS = {
     "migrations": help_,
     "migrations:help": help_,
     "migrations:run": run,
+    "migrations:rollback": rollback,
     "migrations:set": set_,
     "migrations:report": report,
     "migrations:history": history,

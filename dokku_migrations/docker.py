@@ -14,7 +14,7 @@ import subprocess
 import tarfile
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import labels
 from .engine import Engine, EngineError, Hijacked, TooLarge, decode_stat, not_reachable, path_of, permission_denied
@@ -291,24 +291,26 @@ class Docker:
                 raise failed(error, f"removing network {name}")
 
     def run_service(self, name: str, image: str, env: Mapping[str, str], label: str, network: str,
-                    alias: str, doing: str) -> None:
+                    aliases: Sequence[str], doing: str) -> None:
         """Creates and starts a detached container; its env goes over the socket, never on argv."""
         key, _, value = label.partition("=")
         body = {"Image": image, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": {key: value},
                 "HostConfig": {"NetworkMode": network},
-                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": [alias]}}}}
+                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": list(aliases)}}}}
         try:
             self.engine.request("POST", "/containers/create", doing, query={"name": name}, body=body)
             self.engine.request("POST", f"/containers/{path_of(name)}/start", doing)
         except EngineError as error:
             raise failed(error, doing)
 
-    def exec_status(self, container: str, argv: List[str]) -> Tuple[int, str]:
-        """Exit code and output of a command run in a running container (any exit code is an answer)."""
+    def exec_status(self, container: str, argv: List[str], env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
+        """Exit code and output of a command run in a running container (any exit code is an answer);
+        `env` (a password for a client) goes over the socket, never on argv."""
         doing = "running a command in the database container"
         try:
             created = self.engine.json("POST", f"/containers/{path_of(container)}/exec", doing,
-                                       body={"Cmd": argv, "AttachStdout": True, "AttachStderr": True})
+                                       body={"Cmd": argv, "AttachStdout": True, "AttachStderr": True,
+                                             "Env": [f"{k}={v}" for k, v in (env or {}).items()]})
             _, _, data = self.engine.request("POST", f"/exec/{created['Id']}/start", doing,
                                              body={"Detach": False, "Tty": False}, timeout=60)
             inspected = self.engine.json("GET", f"/exec/{created['Id']}/json", doing)

@@ -20,9 +20,11 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence
 
+from . import history as records
 from .files import write_atomic
+from .history import Run
 
 if TYPE_CHECKING:
     from .docker import Docker
@@ -32,6 +34,7 @@ MIGRATED = "migrated"
 NOTHING_TO_RUN = "nothing-to-run"
 DISABLED = "disabled"
 FAILED = "failed"
+ROLLED_BACK = "rolled-back"  # its migrations were undone: its code would run against an older schema
 UNKNOWN = "unknown"  # went live without the plugin ever running for it
 STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
@@ -127,14 +130,28 @@ def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
     return False
 
 
-def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str) -> str:
+def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[str]) -> Optional[Run]:
+    """The run whose migrations the schema holds although its image never went live (its deploy
+    failed after migrating: checks, a crashing process): the newest run that succeeded, unless it
+    was a rollback, or its image went live or is serving now. Runs are given newest first."""
+    for run in runs:
+        if run.status != records.SUCCEEDED:
+            continue
+        if run.trigger == records.ROLLBACK:
+            return None
+        live = any(image in serving or getattr(gate.record(app, image), "live", False) for image in run.image_ids)
+        return None if live else run
+    return None
+
+
+def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str, status: str = FAILED) -> str:
     """After a deploy's run failed or died: the image is marked failed, and `latest` points back at
     the image that is serving, so restarts keep serving it. Returns what to tell the user.
 
     An image that already went live stays startable (its record keeps `live`), and `latest` is left
     alone when it no longer names the failed image (a newer deploy has moved it since).
     """
-    gate.mark(app, image_id, FAILED)
+    gate.mark(app, image_id, status)
     record = gate.record(app, image_id)
     if record is not None and record.live:
         return ""

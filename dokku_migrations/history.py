@@ -25,6 +25,7 @@ INTERRUPTED = "interrupted"
 SKIPPED = "skipped"
 ERROR = "error"
 DEPLOY_TRIGGERS = ("pre-release-builder", "pre-deploy")
+ROLLBACK = "migrations:rollback"
 
 
 @dataclass
@@ -42,11 +43,18 @@ class Run:
     duration: Optional[float] = None
     message: str = ""
     stopped_with: str = ""  # the signal that ended it when it was stopped (timeout, interrupt): SIGTERM or SIGKILL
+    released_image_id: str = ""  # the image id after Dokku's release step relabelled it (what goes live)
+    ahead_reported: bool = False  # the end of its failed deploy said the schema is ahead of the code
     dokku_tasks: str = ""  # Dokku's own release tasks of this deploy that run the same migrations (releasetasks.py)
 
     @property
     def finished(self) -> bool:
         return self.status != RUNNING
+
+    @property
+    def image_ids(self) -> List[str]:
+        """The image as the run saw it and, after Dokku's release relabelled it, as it went live."""
+        return [image for image in (self.released_image_id, self.image_id) if image]
 
     @property
     def deploy(self) -> bool:

@@ -17,7 +17,9 @@ class ImageInfo:
 
 
 def image_tag(image: str) -> str:
-    """The tag part of `repo:tag` (Dokku's IMAGE_TAG), `latest` when none is given."""
+    """The tag part of `repo:tag` (Dokku's IMAGE_TAG), `latest` when none is given (or for an image id)."""
+    if image.startswith("sha256:"):
+        return "latest"
     last = image.rsplit("/", 1)[-1]
     return last.rsplit(":", 1)[1] if ":" in last else "latest"
 

@@ -1,31 +1,46 @@
 """Detection rules: which manifest file in the image names the migration command, and how.
 
-A rule is `file:jsonpath=>command`, e.g. `package.json:$.scripts.migrate=>npm run migrate`:
-when `file` exists in the image and `jsonpath` finds a non-empty string in it, `command` runs.
+A rule has one of two forms:
+- `file:jsonpath=>command`, e.g. `package.json:$.scripts.migrate=>npm run migrate`: when `file` exists
+  in the image and `jsonpath` finds a script there (a non-empty string, or a list of strings as Composer
+  allows), `command` runs; what the script says is left to the tool that runs it.
+- `file:jsonpath`, e.g. `app.json:$.migrations.command`: the non-empty string found there is the command.
+Either way the project opts in from its own files; nothing is run because a framework merely looks present.
 Everything here is pure: the caller reads the files out of the image and passes their bytes.
 """
 
 import json
 import posixpath
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from functools import cache
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 
-DEFAULT_RULES = ("package.json:$.scripts.migrate=>npm run migrate",)
+# app.json first: it names this plugin's command explicitly, so it beats a tool's conventional script.
+# Composer kills scripts after its own process-timeout (300 s by default): the plugin's `timeout` rules.
+DEFAULT_RULES = (
+    "app.json:$.migrations.command",
+    "package.json:$.scripts.migrate=>npm run migrate",
+    "composer.json:$.scripts.migrate=>composer run-script --timeout=0 migrate",
+)
+# Where a project declares how to undo its last migrations, for `migrations:rollback`.
+ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
+# Read by `try` only: a deploy migrates whatever database the app is linked to.
+APP_JSON = "app.json"
+DATABASE_PATH = "$.migrations.database"
 
 
 @dataclass(frozen=True)
 class Rule:
     file: str
     jsonpath: str
-    command: str
+    command: str = ""  # empty: the value found at jsonpath is the command
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.jsonpath}=>{self.command}"
+        return f"{self.file}:{self.jsonpath}=>{self.command}" if self.command else f"{self.file}:{self.jsonpath}"
 
 
 @dataclass(frozen=True)
@@ -41,18 +56,20 @@ class Detection:
 
 def parse_rule(text: str) -> Rule:
     """Validates a rule at `migrations:set` time so a bad one never reaches a deploy."""
-    example = "package.json:$.scripts.migrate=>npm run migrate"
     if "\n" in text or "\0" in text or "\r" in text:
         raise UserError("A detect rule must be one line")
-    if "=>" not in text or ":" not in text.split("=>", 1)[0]:
-        raise UserError(f"Invalid detect rule '{text}': write it as file:jsonpath=>command, e.g. '{example}'")
-    left, command = text.split("=>", 1)
+    left, arrow, command = text.partition("=>")
+    if ":" not in left:
+        raise UserError(f"Invalid detect rule '{text}': write it as file:jsonpath=>command, or file:jsonpath "
+                        "to run the command written there, e.g. 'package.json:$.scripts.migrate=>npm run migrate' "
+                        "or 'app.json:$.migrations.command'")
     file, jsonpath = left.split(":", 1)
     file, jsonpath, command = file.strip(), jsonpath.strip(), command.strip()
     if not file or ".." in file.split("/") or file.endswith("/"):
         raise UserError(f"Invalid detect rule '{text}': '{file}' is not a file path inside the image")
-    if not command:
-        raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty")
+    if arrow and not command:
+        raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty; to run the command "
+                        "written in the file, leave out the '=>'")
     try:
         compiled(jsonpath)
     except Exception as error:
@@ -60,7 +77,7 @@ def parse_rule(text: str) -> Rule:
     return Rule(file, jsonpath, command)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(jsonpath: str) -> Any:
     """Each JSONPath is parsed once per process: jsonpath-ng rebuilds its parser on every parse, and
     it is imported only when a rule is first read (help, history and logs never pay for it)."""
@@ -122,18 +139,44 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def find_value(rule: Rule, path: str, document: object) -> Optional[str]:
-    """The string the rule's JSONPath points at; None when absent or empty; error when not a string."""
+def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
+    """The command the rule finds in one manifest; None when its JSONPath finds nothing, or only
+    something empty; an error naming the file when what it finds cannot be what the rule expects."""
     matches = compiled(rule.jsonpath).find(document)
     if not matches:
         return None
     value = matches[0].value
-    if not isinstance(value, str):
-        kind = type(value).__name__ if value is not None else "null"
-        kind = {"dict": "an object", "list": "a list", "int": "a number", "float": "a number",
-                "bool": "a boolean"}.get(kind, kind)
-        raise UserError(f"{rule.jsonpath} in {path} must be a string, but it is {kind}")
-    return value if value.strip() else None
+    fix = "fix it, or set the command with 'dokku migrations:set <app> command ...'"
+    if not rule.command:
+        if not isinstance(value, str):
+            raise UserError(f"{rule.jsonpath} in {path} must be a command (a string), but it is {kind_of(value)}: "
+                            f"{fix}")
+        command = value.strip()
+        if any(char in command for char in "\0\n\r"):
+            raise UserError(f"{rule.jsonpath} in {path} must be a command on one line: {fix}")
+        return command or None
+    if isinstance(value, str):
+        return rule.command if value.strip() else None
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return rule.command if any(item.strip() for item in value) else None
+    raise UserError(f"{rule.jsonpath} in {path} must be a string or a list of strings, but it is "
+                    f"{kind_of(value)}: {fix}")
+
+
+def kind_of(value: object) -> str:
+    """What a JSON value is, in the words of the JSON a person wrote."""
+    if isinstance(value, list):
+        odd = [item for item in value if not isinstance(item, str)]
+        return f"a list holding {kind_of(odd[0])}" if odd else "a list"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
 
 
 def detect(rules: Sequence[Rule], workdir: str,
@@ -151,7 +194,33 @@ def detect(rules: Sequence[Rule], workdir: str,
                 continue
             if path not in documents:
                 documents[path] = load_json(path, data)
-            if find_value(rule, path, documents[path]) is not None:
-                return Detection(rule=rule, path=path, command=rule.command)
+            command = command_from(rule, path, documents[path])
+            if command is not None:
+                return Detection(rule=rule, path=path, command=command)
             break
+    return None
+
+
+def app_json_paths(workdir: str) -> List[str]:
+    """Where the project's app.json may be, in the order detection looks: WorkingDir, then /app."""
+    return candidate_paths(Rule(APP_JSON, DATABASE_PATH), workdir)
+
+
+def declared_database(workdir: str, files: Mapping[str, Optional[bytes]]) -> Optional[Tuple[str, str]]:
+    """(where, value) of `migrations.database` in the first app.json the image has; None when the
+    project declares none (an empty string included). The value is left to the caller to judge."""
+    for path in app_json_paths(workdir):
+        data = files.get(path)
+        if data is None:
+            continue
+        document = load_json(path, data)
+        migrations = document.get("migrations") if isinstance(document, dict) else None
+        value = migrations.get("database") if isinstance(migrations, dict) else None
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise UserError(f"{DATABASE_PATH} in {path} must be a database type and version such as "
+                            f"\"mariadb:10.11\" (a string), but it is {kind_of(value)}: fix it, or override it with "
+                            "--database TYPE[:VERSION]")
+        return (f"{path} {DATABASE_PATH}", value.strip()) if value.strip() else None
     return None

@@ -24,6 +24,7 @@ from .plan import (
     PHASE,
     RUN,
     SKIP,
+    Plan,
     container_args,
     decide,
     image_kind,
@@ -45,6 +46,8 @@ class Request:
     dry_run: bool = False
     missing_image: str = ""
     own_image_only: bool = False  # `--image`: only an image of this app may run with its secrets
+    command: str = ""  # given, not detected (a rollback), with where it came from
+    source: str = ""
 
     @property
     def deploy(self) -> bool:
@@ -82,7 +85,11 @@ def execute(ctx: Context, request: Request) -> None:
                 if live and isinstance(error, UserError):
                     raise UserError(f"{error.message}. {live_failure(app, request.image)}", error.exit_code) from None
             raise
-        if request.deploy or status == gates.MIGRATED:
+        if request.trigger == records.ROLLBACK:
+            note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id, gates.ROLLED_BACK)
+            if note:
+                output.info1(note)
+        elif request.deploy or status == gates.MIGRATED:
             ctx.gate.mark(app, image.id, status)
 
 
@@ -138,6 +145,13 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     return spec, sorted(config), sorted(piped)
 
 
+def plan_for(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
+             files: Optional[Dict[str, Optional[bytes]]] = None) -> Plan:
+    if request.command:
+        return Plan(RUN, command=request.command, source=request.source)
+    return decide(settings, detector(ctx, request, image, settings, files))
+
+
 def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
              files: Optional[Dict[str, Optional[bytes]]] = None):
     """Detection, reading the manifests out of the image once; `files` keeps what was read."""
@@ -161,13 +175,13 @@ def run_by_dokku_too(ctx: Context, request: Request, settings: Resolved, image: 
 def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: ImageInfo) -> str:
     """Runs the migration of one image; returns the image's gate status, or raises UserError."""
     app = request.app
-    if not settings.enabled:
+    if not settings.enabled and not request.command:
         output.info1(f"Migrations are disabled for {app}: deploying without running them")
         output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
         return gates.DISABLED
     files: Dict[str, Optional[bytes]] = {}
-    plan = decide(settings, detector(ctx, request, image, settings, files))
+    plan = plan_for(ctx, request, image, settings, files)
     if plan.action == SKIP:
         output.info1(f"No migrations to run for {app}: {plan.reason}")
         ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
@@ -180,7 +194,8 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
 
     if twice:
         output.warn(twice_warning(app, twice))
-    output.info1(f"Running migrations for {app}: {plan.command}")
+    doing = "Rolling back migrations" if request.trigger == records.ROLLBACK else "Running migrations"
+    output.info1(f"{doing} for {app}: {plan.command}")
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
     log = ctx.history.open_log(run)
     stream = output.IndentedStream(sys.stdout.buffer, log)
@@ -204,7 +219,8 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
         raise UserError(message)
     outcome = judge(result, plan.command, settings.timeout, settings.grace,
                     logs_hint=f"dokku migrations:logs {app} {run.id}",
-                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}")
+                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}",
+                    what="Rollback command" if request.trigger == records.ROLLBACK else "Migration command")
     ctx.history.finish(run, outcome.status, settings.keep, exit_code=result.exit_code, message=outcome.message)
     if outcome.message:
         raise UserError(outcome.message, outcome.exit_code)
@@ -215,7 +231,7 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
 def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo) -> None:
     """--dry-run: says exactly what a run would do (keys, never values) and runs nothing."""
     app = request.app
-    plan = decide(settings, detector(ctx, request, image, settings))
+    plan = plan_for(ctx, request, image, settings)
     output.info2(f"{app} migrations dry run: nothing will be run or changed")
     output.verbose(f"Image:    {request.image} ({image.id})")
     if plan.action != RUN:

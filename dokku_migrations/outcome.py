@@ -5,6 +5,7 @@ result here, so the same failure reads the same everywhere.
 """
 
 from dataclasses import dataclass
+
 from . import history as records
 from .runner import Result
 
@@ -29,9 +30,9 @@ def stopped(result: Result, grace: int) -> str:
 
 
 def judge(result: Result, command: str, timeout: int, grace: int, logs_hint: str = "",
-          longer_hint: str = "") -> Outcome:
+          longer_hint: str = "", what: str = "Migration command") -> Outcome:
     """`logs_hint` is the command that shows the output again (e.g. `dokku migrations:logs shop 12`);
-    `longer_hint` the one that gives the migration more time."""
+    `longer_hint` the one that gives the migration more time; `what` names the command that ran."""
     again = f" (again with '{logs_hint}')" if logs_hint else ""
     if result.interrupted:
         return Outcome(records.INTERRUPTED,
@@ -44,6 +45,6 @@ def judge(result: Result, command: str, timeout: int, grace: int, logs_hint: str
     if result.start_error:
         return Outcome(records.FAILED, f"The migration container could not start: {result.start_error}")
     if result.exit_code != 0:
-        return Outcome(records.FAILED, f"Migration command '{command}' failed with exit code {result.exit_code}: "
+        return Outcome(records.FAILED, f"{what} '{command}' failed with exit code {result.exit_code}: "
                                        f"see the output above{again}")
     return Outcome(records.SUCCEEDED)

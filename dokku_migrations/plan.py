@@ -5,6 +5,7 @@ Nothing here touches Docker or Dokku, so every rule is unit-tested without eithe
 
 import re
 import shlex
+import signal
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -71,19 +72,36 @@ def task_command(image: ImageInfo, kind: str, command: str) -> List[str]:
     - buildpack (herokuish) image: bash with HOME=/app and /app/.profile.d sourced (node/npm on PATH);
     - Cloud Native Buildpacks: the lifecycle launcher runs the shell;
     - otherwise `/bin/sh -c` (POSIX sh is in slim and alpine images alike; bash is not).
-    The script ends with the command itself, so its exit code is the container's.
+    The script ends with the command itself, so its exit code is the container's; it starts with
+    the stop trap (see stop_trap).
     """
     if kind == DOCKERFILE and image.entrypoint and not is_tini(image.entrypoint):
         try:
             return shlex.split(command)
         except ValueError as error:
             raise UserError(f"Cannot split the command '{command}' into words for the image's ENTRYPOINT ({error})")
+    trap = stop_trap(image.stop_signal)
     if kind == HEROKUISH:
-        return [HEROKUISH_SHELL, "-c", "set -e; if [ -d /app ]; then export HOME=/app; cd \"$HOME\"; fi; "
+        return [HEROKUISH_SHELL, "-c", trap + "set -e; if [ -d /app ]; then export HOME=/app; cd \"$HOME\"; fi; "
                 "for file in /app/.profile.d/*; do [ -f \"$file\" ] && . \"$file\"; done; " + command]
     if kind == PACK:
-        return ["--entrypoint=/cnb/lifecycle/launcher", HEROKUISH_SHELL, "-c", "set -e; " + command]
-    return [TASK_SHELL, "-c", command]
+        return ["--entrypoint=/cnb/lifecycle/launcher", HEROKUISH_SHELL, "-c", trap + "set -e; " + command]
+    return [TASK_SHELL, "-c", trap + command]
+
+
+def stop_trap(stop_signal: str) -> str:
+    """The shell between tini and the migration must outlive the stop signal: tini exits as soon as
+    its child does, and the kernel then kills everything left in the container — a migration busy
+    releasing its lock included. So the shell traps the signal (a handler, not an ignore, so the
+    migration itself still gets the default action or its own handler), waits for the running
+    command, then exits without starting the next one."""
+    name = (stop_signal or "SIGTERM").upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        number = signal.Signals[name].value
+    except KeyError:
+        name, number = "SIGTERM", signal.SIGTERM.value
+    return f"trap 'exit {128 + number}' {name[3:]}; "
 
 
 def is_tini(entrypoint: List[str]) -> bool:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .manifest import Rule, detect, find_value, load_json
+from .manifest import Rule, compiled, detect, load_json
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,16 @@ def running_the_same(tasks: Sequence[Task], commands: Sequence[str]) -> List[Tas
 
 def migration_commands(command: str, rules: Sequence[Rule], workdir: str,
                        files: Dict[str, Optional[bytes]]) -> List[str]:
-    """The command, and for a detected one the script it names (`npm run migrate` runs
-    `node-pg-migrate up`), from the manifest files already read out of the image."""
+    """The command, and for one a rule detected from a script the script itself (`npm run migrate`
+    runs `node-pg-migrate up`), from the manifest files already read out of the image."""
     commands = [command]
     detection = detect(rules, workdir, lambda paths: {path: files.get(path) for path in paths}) if files else None
-    data = files.get(detection.path) if detection is not None and detection.command == command else None
+    data = files.get(detection.path) if detection is not None and detection.rule.command else None
     if detection is not None and data is not None:
-        script = find_value(detection.rule, detection.path, load_json(detection.path, data))
-        if script:
-            commands.append(script)
+        matches = compiled(detection.rule.jsonpath).find(load_json(detection.path, data))
+        value = matches[0].value if matches else None
+        scripts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        commands += [script for script in scripts if isinstance(script, str) and script.strip()]
     return commands
 
 

@@ -70,7 +70,7 @@ def parse_rules(value: str) -> str:
     """Rules are stored one per line; each is checked as `set` receives it."""
     rules = [line for line in value.split("\n") if line.strip()]
     if not rules:
-        raise UserError("No detect rule given: use file:jsonpath=>command")
+        raise UserError("No detect rule given: use file:jsonpath=>command or file:jsonpath")
     return "\n".join(str(parse_rule(rule)) for rule in rules)
 
 
@@ -85,9 +85,11 @@ class Key:
 KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
     Key("command", "", parse_command, "command to run instead of the detected one"),
+    Key("rollback-command", "", parse_command, "command 'migrations:rollback' runs to undo the last migrations"),
     Key("timeout", "1800", parse_seconds, "seconds before the migration is stopped (0: none)"),
     Key("grace", "10", parse_grace, "seconds a stopped migration gets to clean up before it is killed"),
-    Key("detect", "\n".join(DEFAULT_RULES), parse_rules, "detection rules, file:jsonpath=>command, tried in order"),
+    Key("detect", "\n".join(DEFAULT_RULES), parse_rules,
+        "detection rules, file:jsonpath=>command or file:jsonpath, tried in order"),
     Key("keep", "20", parse_keep, "runs kept in history per app"),
     Key("memory", "", parse_memory, "memory limit of the migration container, e.g. 512m"),
     Key("cpus", "", parse_cpus, "CPU limit of the migration container, e.g. 1.5"),

@@ -54,6 +54,8 @@ def post_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, st
     released = ctx.docker.inspect_image(image)
     if record is not None and released is not None and released.id != last.image_id:
         ctx.gate.mark(app, released.id, record.status)
+        last.released_image_id = released.id
+        ctx.history.save(last)
 
 
 def scheduler_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -83,6 +85,21 @@ def post_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> No
         record = ctx.gate.record(app, image_id)
         if record is None or not record.live:
             ctx.gate.mark_live(app, image_id)
+
+
+def builds_record_finalize(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
+    """Dokku (0.38+) calls this internal hook as a release-and-deploy ends, with its exit code: the one
+    moment to say, at the end of a failed deploy, that its migrations ran while its image never went
+    live. Said once per run (Dokku may call it twice for one deploy). Never acts on it: see rollback.py."""
+    app, _, exit_code = expect(args, 3, "APP BUILD_ID EXIT_CODE")
+    if exit_code in ("", "0") or not env.get("DOKKU_BUILD_SOURCE"):
+        return  # Dokku calls it from a captured build; migrations:run finalizes its own record without one
+    from .rollback import ahead, ahead_message
+    run = ahead(ctx, check_app_name(app))
+    if run is not None and not run.ahead_reported:
+        output.warn(ahead_message(app, run))
+        run.ahead_reported = True
+        ctx.history.save(run)
 
 
 def post_delete(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -123,6 +140,7 @@ TRIGGERS = {
     "post-release-builder": post_release_builder,
     "scheduler-deploy": scheduler_deploy,
     "post-deploy": post_deploy,
+    "builds-record-finalize": builds_record_finalize,
     "post-delete": post_delete,
     "post-app-rename-setup": copy_setup,
     "post-app-clone-setup": copy_setup,

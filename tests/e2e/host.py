@@ -13,8 +13,8 @@ from typing import Dict, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
-NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", "__pycache__", "tests", ".pytest_cache", ".ruff_cache", "bench",
-                    "examples", "pre-deploy"}
+NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", ".venv.old", "__pycache__", "tests", ".pytest_cache", ".ruff_cache",
+                    "bench", "examples", "pre-deploy"}
 
 
 def plugin_files_only(directory: str, names: List[str]) -> List[str]:
@@ -139,6 +139,12 @@ class Host:
         ids = docker("container", "ls", "-q", "--filter", f"label=com.dokku.app-name={app}",
                      "--filter", "label=com.dokku.process-type=web").split()
         return [json.loads(docker("container", "inspect", "--format", "{{json .}}", cid)) for cid in ids]
+
+    def app_image(self, app: str, image: str) -> str:
+        """`image` tagged into the app's Dokku repository, as an admin does before `migrations:run --image`."""
+        ref = f"dokku/{app}:{image.rsplit(':', 1)[-1]}"
+        docker("image", "tag", image, ref)
+        return ref
 
     def history(self, app: str) -> List[dict]:
         result = self.dokku("migrations:history", app, "--format", "json", "--limit", "1000")

@@ -1,6 +1,8 @@
 """The recipe apps of docs/recipes.md as real images: the node-pg-migrate example in examples/, Knex,
-Drizzle (drizzle-orm's migrator over a drizzle-kit style SQL folder) and Alembic. Node tools come
-pinned from tests/images/recipe-deps, Python ones from the dm-python:3.11 image; every image is
+Drizzle (drizzle-orm's migrator over a drizzle-kit style SQL folder), Alembic, and projects that declare
+their command in their own app.json or composer.json: Django, Rails, PHP through Composer. Node tools come
+pinned from tests/images/recipe-deps, Alembic from the dm-python:3.11 image, the frameworks from Debian's
+packages in dm-django:3.2, dm-rails:6.1 and dm-php:8.2 (tests/images/build); every image is
 content-addressed, so a rerun reuses it."""
 
 import hashlib
@@ -194,6 +196,168 @@ def downgrade() -> None:
 '''
 
 
+def app_json(command: str) -> str:
+    """The app.json a project keeps for Dokku, with its migration command declared for this plugin."""
+    return json.dumps({"name": "shop", "migrations": {"command": command}}, indent=2) + "\n"
+
+
+DJANGO_COMMAND = "python manage.py migrate --noinput"
+
+DJANGO_MANAGE = """#!/usr/bin/env python
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    from django.core.management import execute_from_command_line
+    execute_from_command_line(sys.argv)
+"""
+
+DJANGO_SETTINGS = '''"""Production settings from the environment, as `dokku config:set` and `postgres:link` give it."""
+import os
+from urllib.parse import unquote, urlsplit
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "set-it-with-dokku-config-set")
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "notes"]
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def database(url: str) -> dict:
+    """DATABASE_URL (postgres://user:password@host:port/name) as an entry of DATABASES."""
+    parts = urlsplit(url)
+    return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""), "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "", "PORT": parts.port or ""}
+
+
+DATABASES = {"default": database(os.environ["DATABASE_URL"])}
+'''
+
+DJANGO_MODELS = """from django.db import models
+
+
+class Note(models.Model):
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+"""
+
+# what `python manage.py makemigrations notes` writes for the model above
+DJANGO_MIGRATION = """from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Note",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("body", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+            ],
+        ),
+    ]
+"""
+
+RAILS_COMMAND = "bin/rails db:migrate"
+
+RAILS_GEMFILE = """source "https://rubygems.org"
+
+gem "rails", "~> 6.1.7"
+gem "pg", "~> 1.4"
+"""
+
+RAILS_BOOT = """ENV["BUNDLE_GEMFILE"] ||= File.expand_path("../Gemfile", __dir__)
+require "bundler/setup"
+"""
+
+RAILS_APPLICATION = """require_relative "boot"
+require "rails"
+require "active_record/railtie"
+
+module Shop
+  class Application < Rails::Application
+    config.load_defaults 6.1
+    config.eager_load = false
+    config.active_record.dump_schema_after_migration = false
+  end
+end
+"""
+
+RAILS_ENVIRONMENT = """require_relative "application"
+Rails.application.initialize!
+"""
+
+# Rails takes the connection from DATABASE_URL, which `dokku postgres:link` sets
+RAILS_DATABASE_YML = """production:
+  adapter: postgresql
+  url: <%= ENV["DATABASE_URL"] %>
+"""
+
+RAILS_RAKEFILE = """require_relative "config/application"
+Rails.application.load_tasks
+"""
+
+RAILS_BIN = """#!/usr/bin/env ruby
+APP_PATH = File.expand_path("../config/application", __dir__)
+require_relative "../config/boot"
+require "rails/commands"
+"""
+
+RAILS_MIGRATION = """class CreateWidgets < ActiveRecord::Migration[6.1]
+  def change
+    create_table :widgets do |t|
+      t.string :name, null: false
+      t.timestamps
+    end
+  end
+end
+"""
+
+COMPOSER_JSON = json.dumps({
+    "name": "acme/shop",
+    "type": "project",
+    "require": {"php": ">=8.1", "ext-pdo_pgsql": "*"},
+    "scripts": {"migrate": "@php bin/migrate.php"},
+}, indent=4) + "\n"
+
+PHP_MIGRATE = r"""<?php
+// Applies migrations/*.sql in name order, each once, and records it in applied_migrations.
+if (!getenv('DATABASE_URL')) {
+    fwrite(STDERR, "DATABASE_URL is not set: link a database with dokku postgres:link\n");
+    exit(1);
+}
+$url = parse_url(getenv('DATABASE_URL'));
+$pdo = new PDO(
+    sprintf('pgsql:host=%s;port=%d;dbname=%s', $url['host'], $url['port'] ?? 5432, ltrim($url['path'], '/')),
+    rawurldecode($url['user']),
+    rawurldecode($url['pass']),
+    [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]
+);
+$pdo->exec('CREATE TABLE IF NOT EXISTS applied_migrations (version text PRIMARY KEY, at timestamptz DEFAULT now())');
+$applied = $pdo->query('SELECT version FROM applied_migrations')->fetchAll(PDO::FETCH_COLUMN);
+$files = glob(dirname(__DIR__) . '/migrations/*.sql');
+sort($files);
+foreach ($files as $file) {
+    $version = basename($file, '.sql');
+    if (in_array($version, $applied, true)) {
+        continue;
+    }
+    $pdo->beginTransaction();
+    $pdo->exec(file_get_contents($file));
+    $pdo->prepare('INSERT INTO applied_migrations (version) VALUES (?)')->execute([$version]);
+    $pdo->commit();
+    echo "Applied $version\n";
+}
+"""
+
+PHP_MIGRATION = "CREATE TABLE invoices (id serial PRIMARY KEY, total_cents integer NOT NULL);\n"
+
+
 def node_app_files(name: str, migrate: str, files: Dict[str, str]) -> Dict[str, str]:
     package = {"name": name, "version": "1.0.0", "private": True,
                "scripts": {"start": "node server.js", "migrate": migrate}}
@@ -227,6 +391,33 @@ class Recipes:
         dockerfile = (f"# dm-python:3.11 is {python_id}\nFROM dm-python:3.11\nWORKDIR /app\nCOPY . /app/\n"
                       'CMD ["python3", "-m", "http.server", "5000"]\n')
         return self.images.build_files("alembic", files, dockerfile)
+
+    def _on(self, base: str, name: str, files: Dict[str, str], steps: str) -> str:
+        """An app image FROM one of tests/images/build's images, rebuilt whenever that image is."""
+        base_id = docker("image", "inspect", "--format", "{{.Id}}", base)
+        return self.images.build_files(name, files, f"# {base} is {base_id}\nFROM {base}\nWORKDIR /app\n"
+                                                    f"COPY . /app/\n{steps}")
+
+    def django(self) -> str:
+        files = {"app.json": app_json(DJANGO_COMMAND), "manage.py": DJANGO_MANAGE, "shop/__init__.py": "",
+                 "shop/settings.py": DJANGO_SETTINGS, "notes/__init__.py": "", "notes/models.py": DJANGO_MODELS,
+                 "notes/migrations/__init__.py": "", "notes/migrations/0001_initial.py": DJANGO_MIGRATION}
+        return self._on("dm-django:3.2", "django", files,
+                        'ENV PYTHONUNBUFFERED=1\nCMD ["python", "-m", "http.server", "5000"]\n')
+
+    def rails(self) -> str:
+        """No Gemfile.lock: bundler resolves the Gemfile from the gems Debian installed, offline."""
+        files = {"app.json": app_json(RAILS_COMMAND), "Gemfile": RAILS_GEMFILE, "Rakefile": RAILS_RAKEFILE,
+                 "config/boot.rb": RAILS_BOOT, "config/application.rb": RAILS_APPLICATION,
+                 "config/environment.rb": RAILS_ENVIRONMENT, "config/database.yml": RAILS_DATABASE_YML,
+                 "bin/rails": RAILS_BIN, "db/migrate/20240101000000_create_widgets.rb": RAILS_MIGRATION}
+        return self._on("dm-rails:6.1", "rails", files, "RUN chmod +x bin/rails\nENV RAILS_ENV=production\n"
+                                                        'CMD ["ruby", "-run", "-e", "httpd", ".", "-p", "5000"]\n')
+
+    def composer(self) -> str:
+        files = {"composer.json": COMPOSER_JSON, "bin/migrate.php": PHP_MIGRATE,
+                 "migrations/0001_create_invoices.sql": PHP_MIGRATION}
+        return self._on("dm-php:8.2", "composer", files, 'CMD ["php", "-S", "0.0.0.0:5000"]\n')
 
     def example(self) -> str:
         return example_image(self.images)

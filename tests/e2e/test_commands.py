@@ -67,7 +67,7 @@ def test_migrations_run_takes_another_image_with_image_flag(host, images, app):
                                         "1700000000002_gadgets.js": create_table("gadgets")})
     assert host.dokku("git:from-image", app, v1).code == 0
 
-    result = host.dokku("migrations:run", app, "--image", v2)
+    result = host.dokku("migrations:run", app, "--image", host.app_image(app, v2))
 
     assert result.code == 0, result.output
     assert psql(service_of(app), "SELECT count(*) FROM gadgets") == "0"

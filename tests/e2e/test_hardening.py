@@ -211,8 +211,8 @@ HOSTILE_COMMANDS = [
      "The command must be one line"),
     ("detect rule reaching outside with ..", ["migrations:set", "{app}", "detect", "../etc/passwd:$.x=>true"],
      "is not a file path inside the image"),
-    ("detect rule without an arrow", ["migrations:set", "{app}", "detect", "package.json:$.scripts.migrate"],
-     "write it as file:jsonpath=>command"),
+    ("detect rule without a JSONPath", ["migrations:set", "{app}", "detect", "package.json"],
+     "write it as file:jsonpath=>command, or file:jsonpath"),
     ("detect rule with a broken JSONPath", ["migrations:set", "{app}", "detect", "package.json:$[[=>true"],
      "is not a JSONPath"),
     ("negative timeout", ["migrations:set", "{app}", "timeout", "-1"], "is not a number of seconds"),
@@ -239,10 +239,15 @@ def test_hostile_command_input_is_refused_with_one_line(host, app, kind, argv, m
 
 DEEP = "[" * 5000 + "]" * 5000
 HOSTILE_MANIFESTS = [
-    ("migrate script that is a list", {"package.json": '{"scripts": {"migrate": ["rm", "-rf", "/"]}}'},
-     "$.scripts.migrate in /app/package.json must be a string, but it is a list"),
+    ("app.json command that is a list", {"app.json": '{"migrations": {"command": ["rm", "-rf", "/"]}}'},
+     "$.migrations.command in /app/app.json must be a command (a string), but it is a list"),
+    ("app.json command on two lines", {"app.json": '{"migrations": {"command": "true\\ntouch /tmp/pwned"}}'},
+     "$.migrations.command in /app/app.json must be a command on one line"),
+    ("migrate script that is a list of numbers", {"package.json": '{"scripts": {"migrate": [1, 2]}}'},
+     "$.scripts.migrate in /app/package.json must be a string or a list of strings, but it is a list holding "
+     "a number"),
     ("migrate script that is an object", {"package.json": '{"scripts": {"migrate": {"cmd": "x"}}}'},
-     "must be a string, but it is an object"),
+     "must be a string or a list of strings, but it is an object"),
     ("deeply nested package.json", {"package.json": '{"scripts": {"x": ' + DEEP + '}}'},
      "is nested more than 200 levels deep"),
     ("huge package.json", {"package.json": '{"scripts": {}, "pad": "' + "x" * 5_000_000 + '"}'},

@@ -37,9 +37,9 @@ def test_history_records_success_failure_timeout_and_skip(host, images, app):
     bad = images.node_app("shop", "v2", {**WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})
     sleepy = images.node_app("sleepy", "v1", {}, scripts={"start": "node server.js", "migrate": "sleep 120"})
     assert host.dokku("git:from-image", app, good).code == 0
-    assert host.dokku("migrations:run", app, "--image", bad).code == 1
+    assert host.dokku("migrations:run", app, "--image", host.app_image(app, bad)).code == 1
     assert host.dokku("migrations:set", app, "timeout", "2").code == 0
-    assert host.dokku("migrations:run", app, "--image", sleepy).code == 1
+    assert host.dokku("migrations:run", app, "--image", host.app_image(app, sleepy)).code == 1
     assert host.dokku("migrations:set", app, "enabled", "false").code == 0
     assert host.dokku("migrations:run", app).code == 0
 
@@ -70,7 +70,7 @@ def test_history_lists_runs_newest_first_in_a_table(host, images, app):
 def test_logs_show_the_output_of_the_latest_run_or_a_given_one(host, images, app):
     bad = images.node_app("shop", "v2", {**WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
-    assert host.dokku("migrations:run", app, "--image", bad).code == 1
+    assert host.dokku("migrations:run", app, "--image", host.app_image(app, bad)).code == 1
 
     latest = host.dokku("migrations:logs", app)
     first = host.dokku("migrations:logs", app, "1")
@@ -90,7 +90,7 @@ def test_logs_of_a_run_that_does_not_exist_say_where_to_look(host, app):
 
 
 def test_dry_run_prints_the_plan_with_config_keys_only_and_runs_nothing(host, images, app):
-    image = images.node_app("shop", "v1", WIDGETS)
+    image = host.app_image(app, images.node_app("shop", "v1", WIDGETS))
     assert host.dokku("config:set", "--no-restart", app, "API_TOKEN=sekrit-value-123").code == 0
     since = docker("system", "info", "--format", "{{.SystemTime}}")
 
@@ -312,9 +312,10 @@ def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_con
     """Dokku's ps plugin adds `--restart=on-failure:10` and the logs plugin `--log-opt=max-size=10m` to
     every process deploy (docker-args-process-deploy); app-json drops the restart policy, limits and
     published ports from its task containers, and so does the plugin."""
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
     assert host.dokku("docker-options:add", app, "deploy", "--memory=64m --publish 8080:5000").code == 0
 
-    result = host.dokku("migrations:run", app, "--image", images.node_app("shop", "v1", WIDGETS), "--dry-run")
+    result = host.dokku("migrations:run", app, "--dry-run")
 
     assert result.code == 0, result.output
     [docker_line] = [line for line in result.stdout.splitlines() if "Docker:" in line]

@@ -45,3 +45,46 @@ def test_alembic_upgrade_head_runs_from_the_command_setting_on_deploy(host, reci
     assert "Running upgrade  -> 0001, create widgets" in result.output
     assert psql(service_of(app), "SELECT version_num FROM alembic_version") == "0001"
     assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
+
+
+def test_django_migrate_runs_from_the_command_in_app_json_on_deploy(host, recipes, app):
+    result = host.dokku("git:from-image", app, recipes.django())
+
+    assert result.code == 0, result.output
+    assert f"Running migrations for {app}: python manage.py migrate --noinput" in result.stdout
+    assert "from /app/app.json $.migrations.command in" in result.stdout
+    assert "       Applying notes.0001_initial... OK" in result.stdout
+    assert host.history(app)[-1]["source"] == "/app/app.json $.migrations.command"
+    assert psql(service_of(app), "SELECT name FROM django_migrations WHERE app = 'notes'") == "0001_initial"
+    assert psql(service_of(app), "SELECT count(*) > 0 FROM django_migrations WHERE app = 'auth'") == "t"
+    assert psql(service_of(app), "SELECT count(*) FROM notes_note") == "0"
+
+
+def test_rails_db_migrate_runs_from_the_command_in_app_json_on_deploy(host, recipes, app):
+    result = host.dokku("git:from-image", app, recipes.rails())
+
+    assert result.code == 0, result.output
+    assert f"Running migrations for {app}: bin/rails db:migrate" in result.stdout
+    assert "== 20240101000000 CreateWidgets: migrated" in result.stdout
+    assert psql(service_of(app), "SELECT version FROM schema_migrations") == "20240101000000"
+    assert psql(service_of(app), "SELECT value FROM ar_internal_metadata WHERE key = 'environment'") == "production"
+    assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
+
+
+def test_a_composer_migrate_script_runs_through_composer_on_deploy(host, recipes, app):
+    result = host.dokku("git:from-image", app, recipes.composer())
+
+    assert result.code == 0, result.output
+    assert f"Running migrations for {app}: composer run-script --timeout=0 migrate" in result.stdout
+    assert "from /app/composer.json $.scripts.migrate in" in result.stdout
+    assert "       Applied 0001_create_invoices" in result.stdout
+    assert psql(service_of(app), "SELECT version FROM applied_migrations") == "0001_create_invoices"
+    assert psql(service_of(app), "SELECT count(*) FROM invoices") == "0"
+
+
+def test_dry_run_shows_the_app_json_command_and_where_it_came_from(host, recipes, bare_app):
+    result = host.dokku("migrations:run", bare_app, "--image", host.app_image(bare_app, recipes.rails()), "--dry-run")
+
+    assert result.code == 0, result.output
+    assert "Command:  bin/rails db:migrate" in result.stdout
+    assert "Source:   /app/app.json $.migrations.command" in result.stdout

@@ -1,6 +1,9 @@
-"""`python3 -m dokku_migrations try IMAGE`: an image's migrations against a throwaway PostgreSQL,
-without Dokku, leaving nothing behind whatever happens."""
+"""`python3 -m dokku_migrations try IMAGE`: an image's migrations against a throwaway database of the type
+the project declares (PostgreSQL unless it says otherwise), without Dokku, leaving nothing behind whatever
+happens. PostgreSQL is dm-postgres:15 and MariaDB dm-mariadb:10.11, both from Debian's packages
+(tests/images/build); MySQL's variables and URL are proven against MariaDB, which speaks its protocol."""
 
+import json
 import os
 import signal
 import time
@@ -10,6 +13,57 @@ from .host import docker
 from .recipes import example_image, left_by, run_try, session_of, spawn_try
 
 PG = ("--postgres-image", "dm-postgres:15")
+MARIADB = ("--database-image", "dm-mariadb:10.11")
+
+# A project's own migration script for MariaDB/MySQL: it applies migrations/*.sql once each with the
+# mariadb client, then checks what it did with queries of its own. The password reaches the client in
+# MYSQL_PWD, never on its command line.
+MARIADB_MIGRATE = """#!/bin/sh
+set -eu
+url="${DATABASE_URL:?DATABASE_URL is not set: link a database}"
+case "$url" in
+	mysql://*) rest="${url#mysql://}" ;;
+	*) echo "DATABASE_URL is not a mysql:// URL" >&2; exit 1 ;;
+esac
+credentials="${rest%%@*}" location="${rest#*@}"
+user="${credentials%%:*}"
+MYSQL_PWD="${credentials#*:}"
+export MYSQL_PWD
+address="${location%%/*}" database="${location#*/}"
+sql() {
+	mariadb --protocol=tcp -h "${address%:*}" -P "${address##*:}" -u "$user" -D "$database" \\
+		--batch --skip-column-names "$@"
+}
+sql -e "CREATE TABLE IF NOT EXISTS applied_migrations (version VARCHAR(191) PRIMARY KEY,
+	applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)"
+for file in migrations/*.sql; do
+	version="$(basename "$file" .sql)"
+	[ -z "$(sql -e "SELECT 1 FROM applied_migrations WHERE version = '$version'")" ] || continue
+	sql <"$file"
+	sql -e "INSERT INTO applied_migrations (version) VALUES ('$version')"
+	echo "Applied $version"
+done
+echo "Connected as: $(sql -e 'SELECT CURRENT_USER()') to $(sql -e 'SELECT DATABASE()') at $address"
+echo "Server: $(sql -e 'SELECT VERSION()')"
+echo "Tables: $(sql -e 'SHOW TABLES' | tr '\\n' ' ')"
+echo "Widgets: $(sql -e 'SELECT name FROM widgets')"
+"""
+
+MARIADB_MIGRATION = """CREATE TABLE widgets (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL)
+ENGINE=InnoDB;
+INSERT INTO widgets (name) VALUES ('sprocket');
+"""
+
+
+def app_declaring(images, database: str, command: str = "sh bin/migrate") -> str:
+    """An app whose app.json declares its command and its database, with the mariadb client to migrate
+    (the test image's own: FROM dm-mariadb:10.11, its server entrypoint cleared, rebuilt when that image is)."""
+    base_id = docker("image", "inspect", "--format", "{{.Id}}", "dm-mariadb:10.11")
+    files = {"app.json": json.dumps({"name": "shop", "migrations": {"command": command, "database": database}}),
+             "bin/migrate": MARIADB_MIGRATE, "migrations/0001_create_widgets.sql": MARIADB_MIGRATION}
+    dockerfile = (f"# dm-mariadb:10.11 is {base_id}\nFROM dm-mariadb:10.11\nENTRYPOINT []\nWORKDIR /app\n"
+                  'COPY . /app/\nCMD ["sleep", "infinity"]\n')
+    return images.build_files("mariadb-app", files, dockerfile)
 
 
 def test_try_runs_the_detected_migrations_and_reports_success_in_one_line(images):
@@ -49,7 +103,8 @@ def test_try_with_an_image_without_a_migration_command_fails_naming_the_rule(ima
 
     assert result.returncode == 1
     assert result.stderr == (f" !     No migration command to try in {image}: no migration command found (looked for "
-                             "$.scripts.migrate in package.json); pass one with --command 'CMD'\n")
+                             "$.migrations.command in app.json, $.scripts.migrate in package.json, "
+                             "$.scripts.migrate in composer.json); pass one with --command 'CMD'\n")
     assert "Starting a throwaway PostgreSQL" not in result.stdout
 
 
@@ -81,7 +136,7 @@ def test_try_passes_env_values_and_database_url_byte_exact_through_the_client_en
                  or line.startswith("       DATABASE_URL "))
     assert bytes.fromhex(lines.get("ODD", "")).decode() == value, result.stdout
     assert bytes.fromhex(lines["DATABASE_URL"]).decode().startswith("postgres://postgres:")
-    assert bytes.fromhex(lines["DATABASE_URL"]).decode().endswith("@postgres:5432/postgres")
+    assert bytes.fromhex(lines["DATABASE_URL"]).decode().endswith("@db:5432/postgres")
 
 
 def test_try_stops_migrations_at_the_timeout_and_leaves_nothing(images):
@@ -97,7 +152,7 @@ def test_try_reports_a_database_that_is_never_ready_within_the_wait(images):
     never_ready = images.plain("never-ready", 'FROM dm-postgres:15\nCMD ["sleep", "infinity"]\n')
 
     started = time.monotonic()
-    result = run_try(example_image(images), "--postgres-image", never_ready, env={"DM_TRY_POSTGRES_WAIT": "2"})
+    result = run_try(example_image(images), "--postgres-image", never_ready, env={"DM_TRY_DATABASE_WAIT": "2"})
 
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1].startswith(
@@ -121,3 +176,90 @@ def test_ctrl_c_during_the_migration_removes_everything_and_exits_130(images):
                                        "container were removed")
     assert left_by(session_of(seen)) == []
     assert docker("container", "ls", "-aq", "--filter", f"name=dm-try-{session_of(seen)}") == ""
+
+
+# --- the database the project uses -------------------------------------------------------------------------
+def test_try_starts_the_mariadb_app_json_declares_and_the_migration_creates_its_table_there(images):
+    result = run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-----> Starting a throwaway MariaDB (dm-mariadb:10.11)" in result.stdout
+    assert "       MariaDB as /app/app.json $.migrations.database declares (mariadb:10.11)" in result.stdout
+    assert "DATABASE_URL=mysql://mariadb:***@db:3306/app" in result.stdout
+    assert "       Applied 0001_create_widgets" in result.stdout
+    assert "       Connected as: mariadb@% to app at db:3306" in result.stdout
+    assert "       Server: 10.11." in result.stdout
+    assert "       Tables: applied_migrations widgets" in result.stdout
+    assert "       Widgets: sprocket" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("-----> Migrations succeeded in ")
+    assert result.stderr == ""
+
+
+def test_try_removes_the_mariadb_and_its_network_afterwards(images):
+    result = run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert left_by(session_of(result.stdout)) == []
+
+
+def test_the_mysql_type_initialises_the_server_from_mysql_variables_and_hands_a_mysql_url(images):
+    result = run_try(app_declaring(images, "mariadb:10.11"), "--database", "mysql:8.4", *MARIADB)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-----> Starting a throwaway MySQL (dm-mariadb:10.11)" in result.stdout
+    assert "DATABASE_URL=mysql://mysql:***@db:3306/app" in result.stdout
+    assert "       Connected as: mysql@% to app at db:3306" in result.stdout
+    assert "       Tables: applied_migrations widgets" in result.stdout
+    assert left_by(session_of(result.stdout)) == []
+
+
+def test_the_database_flag_overrides_the_declaration_in_app_json(images):
+    show = 'echo "${DATABASE_URL%%:*} at ${DATABASE_URL#*@}"'
+
+    result = run_try(app_declaring(images, "mariadb:10.11"), "--database", "postgres", "--database-image",
+                     "dm-postgres:15", "--command", show)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-----> Starting a throwaway PostgreSQL (dm-postgres:15)" in result.stdout
+    assert "       PostgreSQL as --database postgres asks" in result.stdout
+    assert "       postgres at db:5432/postgres" in result.stdout
+    assert left_by(session_of(result.stdout)) == []
+
+
+def test_a_project_that_declares_no_database_gets_postgres(images):
+    result = run_try(example_image(images), "--database-image", "dm-postgres:15")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"-----> Trying the migrations of {example_image(images)} against a throwaway PostgreSQL" in result.stdout
+    assert "       PostgreSQL by default: the project declares no $.migrations.database in app.json" in result.stdout
+
+
+def test_an_unsupported_type_declared_in_app_json_is_one_line_and_nothing_starts(images):
+    image = app_declaring(images, "mongodb:7")
+
+    result = run_try(image, *MARIADB)
+
+    assert result.returncode == 1
+    assert result.stderr == (" !     Unsupported database type 'mongodb' in /app/app.json $.migrations.database: try "
+                             "supports postgres (or postgresql), mysql and mariadb; declare one of them "
+                             "(\"mariadb:10.11\"), or override it with --database TYPE[:VERSION]\n")
+    assert result.stdout == ""
+
+
+def test_an_unsupported_type_in_the_flag_is_one_line_and_nothing_starts(images):
+    result = run_try(example_image(images), "--database", "sqlite")
+
+    assert result.returncode == 1
+    assert result.stderr == (" !     Unsupported database type 'sqlite' in --database: try supports postgres "
+                             "(or postgresql), mysql and mariadb; pass one of them to --database, as TYPE or "
+                             "TYPE:VERSION (mariadb:10.11)\n")
+    assert result.stdout == ""
+
+
+def test_the_url_scheme_follows_the_apps_database_scheme_variable_as_on_dokku(images):
+    result = run_try(example_image(images), *PG, "--env", "POSTGRES_DATABASE_SCHEME=postgresql",
+                     "--command", 'echo "scheme ${DATABASE_URL%%:*}"')
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "DATABASE_URL=postgresql://postgres:***@db:5432/postgres" in result.stdout
+    assert "       scheme postgresql" in result.stdout

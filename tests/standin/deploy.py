@@ -350,7 +350,7 @@ def scheduler_deploy(app: str, tag: str, process_type: str) -> None:
 def start_process_container(app: str, image: str, tag: str, kind: str, index: int) -> None:
     """plugins/scheduler-docker-local/bin/scheduler-deploy-process-container main: create (config in
     the docker client's environment: internal-functions fn-scheduler-docker-local-start-app-container),
-    post-container-create, start, checks (a 0.3 s "did it stay up"); then CONTAINER.<type>.<index>
+    post-container-create, start, checks (up after 0.5 s, never restarted); then CONTAINER.<type>.<index>
     names the new container."""
     dyno = f"{kind}.{index}"
     args = plugn("docker-args-deploy", app, tag, kind, str(index), capture=True, stdin_text="").stdout
@@ -366,8 +366,9 @@ def start_process_container(app: str, image: str, tag: str, kind: str, index: in
     cid = created.stdout.strip()
     plugn("post-container-create", "app", cid, app, "deploy", kind)
     docker("container", "start", cid, check=False)
-    time.sleep(0.3)
-    if docker("container", "inspect", "--format", "{{.State.Running}}", cid).stdout.strip() != "true":
+    time.sleep(0.5)
+    state = docker("container", "inspect", "--format", "{{.State.Running}} {{.RestartCount}}", cid).stdout.split()
+    if state != ["true", "0"]:  # stopped, or restarted by its --restart policy after a crash
         logs = docker("container", "logs", cid, check=False)
         docker("container", "rm", "--force", cid, check=False)
         warn(f"Could not start due to 1 failed checks ({dyno})")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dokku_migrations.docker import ImageInfo
+from dokku_migrations.image import ImageInfo
 from dokku_migrations.errors import UserError
 from dokku_migrations.manifest import Detection, parse_rule
 from dokku_migrations.plan import (DISABLED, DOCKERFILE, HEROKUISH, PACK, RUN, SKIP, container_args, decide,
@@ -13,9 +13,9 @@ RULE = parse_rule("package.json:$.scripts.migrate=>npm run migrate")
 DETECTED = Detection(rule=RULE, path="/app/package.json", command="npm run migrate")
 
 
-def image(entrypoint=(), labels=None, env=(), workdir="/app"):
+def image(entrypoint=(), labels=None, env=(), workdir="/app", stop_signal=""):
     return ImageInfo(ref="dokku/web:latest", id="sha256:abc", workdir=workdir, entrypoint=list(entrypoint),
-                     labels=dict(labels or {}), env=list(env))
+                     labels=dict(labels or {}), env=list(env), stop_signal=stop_signal)
 
 
 def detector(result=DETECTED):
@@ -75,7 +75,8 @@ def test_a_detected_command_is_run_with_its_source():
 def test_nothing_detected_is_a_skip_whose_reason_names_what_was_looked_for():
     plan = decide(resolve({}, {}), detector(None))
     assert plan.action == SKIP
-    assert plan.reason == "no migration command found (looked for $.scripts.migrate in package.json)"
+    assert plan.reason == ("no migration command found (looked for $.migrations.command in app.json, "
+                           "$.scripts.migrate in package.json, $.scripts.migrate in composer.json)")
 
 
 def test_the_skip_reason_names_every_rule_that_was_tried():
@@ -121,7 +122,7 @@ def test_cnb_images_count_as_herokuish_for_dokkus_docker_args():
 
 def test_a_dockerfile_image_without_entrypoint_runs_the_command_with_posix_sh():
     assert task_command(image(), DOCKERFILE, "npm run migrate && echo ok") == \
-        ["/bin/sh", "-c", "npm run migrate && echo ok"]
+        ["/bin/sh", "-c", "trap 'exit 143' TERM; npm run migrate && echo ok"]
 
 
 def test_a_dockerfile_image_with_its_own_entrypoint_gets_the_commands_words():
@@ -132,7 +133,7 @@ def test_a_dockerfile_image_with_its_own_entrypoint_gets_the_commands_words():
 @pytest.mark.parametrize("tini", ["/tini", "/bin/tini", "/usr/bin/tini", "/usr/local/bin/tini"])
 def test_a_dockerfile_image_with_tini_as_entrypoint_still_runs_the_command_with_sh(tini):
     assert task_command(image(entrypoint=[tini, "--"]), DOCKERFILE, "npm run migrate") == \
-        ["/bin/sh", "-c", "npm run migrate"]
+        ["/bin/sh", "-c", "trap 'exit 143' TERM; npm run migrate"]
 
 
 def test_a_command_that_cannot_be_split_into_words_for_an_entrypoint_is_refused():
@@ -144,7 +145,7 @@ def test_a_herokuish_image_runs_bash_with_the_profile_sourced_and_the_command_la
     argv = task_command(image(), HEROKUISH, "npm run migrate")
     assert argv[:2] == ["/bin/bash", "-c"]
     script = argv[2]
-    assert script.startswith("set -e; ")
+    assert script.startswith("trap 'exit 143' TERM; set -e; ")
     assert "export HOME=/app" in script
     assert "/app/.profile.d/*" in script
     assert script.endswith("; npm run migrate")
@@ -157,7 +158,23 @@ def test_a_herokuish_image_ignores_its_entrypoint():
 
 def test_a_cnb_image_runs_bash_through_the_lifecycle_launcher():
     assert task_command(image(entrypoint=["/cnb/process/web"]), PACK, "npm run migrate") == \
-        ["--entrypoint=/cnb/lifecycle/launcher", "/bin/bash", "-c", "set -e; npm run migrate"]
+        ["--entrypoint=/cnb/lifecycle/launcher", "/bin/bash", "-c", "trap 'exit 143' TERM; set -e; npm run migrate"]
+
+
+@pytest.mark.parametrize("stop_signal,trap", [("", "trap 'exit 143' TERM; "), ("SIGINT", "trap 'exit 130' INT; "),
+                                              ("QUIT", "trap 'exit 131' QUIT; "), ("SIGNOPE", "trap 'exit 143' TERM; ")])
+def test_the_shell_traps_the_images_stop_signal_so_it_outlives_it_until_the_command_ends(stop_signal, trap):
+    assert task_command(image(stop_signal=stop_signal), DOCKERFILE, "x")[2] == trap + "x"
+
+
+def test_a_migration_container_gets_an_init_that_signals_the_whole_process_group():
+    args = args_for()
+    assert "--init" in args and "--env=TINI_KILL_PROCESS_GROUP=1" in args
+
+
+def test_an_image_whose_entrypoint_is_tini_gets_no_second_init():
+    args = args_for(img=image(entrypoint=["/tini", "--"]))
+    assert "--init" not in args and "--env=TINI_KILL_PROCESS_GROUP=1" in args
 
 
 # --- move_env_values --------------------------------------------------------------------------
@@ -213,7 +230,7 @@ def test_the_container_carries_dokkus_app_and_phase_labels_and_the_run_id():
 
 def test_the_image_comes_after_every_option_and_the_command_after_the_image():
     args = args_for(deploy_args=["--env=A"], memory="512m")
-    assert args[-4:] == ["dokku/web:latest", "/bin/sh", "-c", "npm run migrate"]
+    assert args[-4:] == ["dokku/web:latest", "/bin/sh", "-c", "trap 'exit 143' TERM; npm run migrate"]
 
 
 def test_deploy_args_come_before_dokkus_global_run_args():
@@ -234,7 +251,7 @@ def test_a_cnb_entrypoint_override_is_placed_before_the_image():
     args = args_for(kind=PACK)
     position = args.index("dokku/web:latest")
     assert args[position - 1] == "--entrypoint=/cnb/lifecycle/launcher"
-    assert args[position + 1:] == ["/bin/bash", "-c", "set -e; npm run migrate"]
+    assert args[position + 1:] == ["/bin/bash", "-c", "trap 'exit 143' TERM; set -e; npm run migrate"]
 
 
 def test_the_container_argv_never_contains_a_config_value():

@@ -123,8 +123,10 @@ def test_cpus_refuses_a_trailing_newline():
 # --- detect -----------------------------------------------------------------------------------
 
 def test_detect_stores_one_rule_per_line_normalised():
-    value = "package.json : $.scripts.migrate => npm run migrate\n\ncomposer.json:$.scripts.migrate=>composer migrate"
-    assert parse_rules(value) == ("package.json:$.scripts.migrate=>npm run migrate\n"
+    value = ("app.json : $.migrations.command \npackage.json : $.scripts.migrate => npm run migrate\n\n"
+             "composer.json:$.scripts.migrate=>composer migrate")
+    assert parse_rules(value) == ("app.json:$.migrations.command\n"
+                                  "package.json:$.scripts.migrate=>npm run migrate\n"
                                   "composer.json:$.scripts.migrate=>composer migrate")
 
 
@@ -183,8 +185,13 @@ def test_migrations_are_enabled_by_default():
     assert resolve({}, {}).enabled is True
 
 
-def test_the_default_rules_detect_npm_run_migrate():
-    assert resolve({}, {}).rules == [parse_rule(rule) for rule in DEFAULT_RULES]
+def test_the_default_rules_read_app_json_then_package_json_then_composer_json():
+    rules = resolve({}, {}).rules
+    assert rules == [parse_rule(rule) for rule in DEFAULT_RULES]
+    assert [(rule.file, rule.jsonpath, rule.command) for rule in rules] == [
+        ("app.json", "$.migrations.command", ""),
+        ("package.json", "$.scripts.migrate", "npm run migrate"),
+        ("composer.json", "$.scripts.migrate", "composer run-script --timeout=0 migrate")]
 
 
 # --- the store --------------------------------------------------------------------------------

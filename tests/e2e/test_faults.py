@@ -1,0 +1,378 @@
+"""Fail closed under every fault: each fault is delivered for real — a signal to the deploy's process
+group, a SIGKILL, a cut connection to the engine, a missing environment — and the tests look at what
+happened to the database, the containers, the gate and the app."""
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+
+from .apps import create_table
+from .conftest import make_host, new_app, service_of
+from .host import RUN_LABEL, docker, http_get, psql
+
+WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+HANGING = {"start": "node server.js", "migrate": "sleep 60"}
+NOTHING = {"start": "node server.js", "migrate": "true"}  # runs a migration that needs no database
+
+HOLD_LOCK_JS = """// Takes a migration lock as Knex and node-pg-migrate do, and releases it on SIGTERM.
+const { Client } = require('pg');
+(async () => {
+  const db = new Client({ connectionString: process.env.DATABASE_URL });
+  await db.connect();
+  await db.query('CREATE TABLE IF NOT EXISTS migration_lock (holder text)');
+  await db.query("INSERT INTO migration_lock VALUES ('deploy')");
+  console.log('lock taken');
+  process.on('SIGTERM', async () => {
+    await db.query('DELETE FROM migration_lock');
+    console.log('lock released');
+    await db.end();
+    process.exit(143);
+  });
+  setInterval(() => {}, 1000);
+})();
+"""
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def wait_for(what, predicate, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def migration_containers(app: str, running_only: bool = False) -> List[str]:
+    return docker("container", "ls", *([] if running_only else ["--all"]), "--quiet",
+                  "--filter", f"label={RUN_LABEL}", "--filter", f"label=com.dokku.app-name={app}").split()
+
+
+def processes_with(*words: bytes) -> List[int]:
+    """Pids whose argv holds every word (the plugin, or its watchdog, for one app)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(word in argv for word in words):
+            found.append(int(entry.name))
+    return found
+
+
+def plugin_pid(app: str) -> int:
+    return wait_for("the plugin's process", lambda: next(iter(processes_with(b"dokku_migrations", app.encode())), 0))
+
+
+def watchdog_pid(app: str) -> int:
+    return wait_for("the watchdog", lambda: next(iter(processes_with(b"dokku_migrations.watchdog", app.encode())), 0))
+
+
+def run_finished(host, app: str) -> dict:
+    """The newest run, once nothing is running any more (the plugin or its watchdog finished it)."""
+    return wait_for(f"the last run of {app} to finish",
+                    lambda: next((run for run in host.history(app)[:1] if run["status"] != "running"), None))
+
+
+def image_id(ref: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", ref)
+
+
+def serving_v1_then_hanging_v2(host, images, app) -> Tuple[str, str]:
+    """v1 deployed and serving; a deploy of v2, whose migration hangs, started in the background."""
+    v1 = images.node_app("shop", "v1", {}, scripts=NOTHING)
+    assert host.dokku("git:from-image", app, v1).code == 0
+    running = host.web_containers(app)[0]["Image"]
+    v2 = images.node_app("hang", "v2", {}, scripts=HANGING)
+    return running, v2
+
+
+# --- the deploy dies ------------------------------------------------------------------------------
+def test_sigquit_to_the_deploys_process_group_stops_the_migration_and_keeps_the_old_version(host, images, bare_app):
+    app = bare_app
+    running, v2 = serving_v1_then_hanging_v2(host, images, app)
+    deploy = host.spawn("git:from-image", app, v2)
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+
+    os.killpg(deploy.pid, signal.SIGQUIT)  # what `dokku builds:cancel` sends (plugins/builds/subcommands.go)
+    deploy.communicate(timeout=60)
+    run = run_finished(host, app)
+
+    assert run["status"] == "interrupted"
+    assert "SIGQUIT" in run["message"] and run["stopped_with"] == "SIGTERM"
+    assert wait_for("the container to go", lambda: migration_containers(app) == [])
+    assert image_id(f"dokku/{app}:latest") == running
+    assert host.dokku("ps:restart", app).code == 0
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
+def test_a_sigkilled_plugin_leaves_nothing_running_and_its_image_never_starts(host, images, bare_app):
+    app = bare_app
+    running, v2 = serving_v1_then_hanging_v2(host, images, app)
+    deploy = host.spawn("git:from-image", app, v2)
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+
+    os.kill(plugin_pid(app), signal.SIGKILL)
+    deploy.communicate(timeout=60)
+    run = run_finished(host, app)
+
+    assert deploy.returncode != 0
+    assert run["status"] == "interrupted" and "was killed" in run["message"]
+    assert wait_for("the container to go", lambda: migration_containers(app) == [])
+    assert image_id(f"dokku/{app}:latest") == running
+    assert host.dokku("ps:restart", app).code == 0
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
+def test_after_a_sigkilled_deploy_the_next_deploy_and_ps_restart_work(host, images, bare_app):
+    app = bare_app
+    _, v2 = serving_v1_then_hanging_v2(host, images, app)
+    deploy = host.spawn("git:from-image", app, v2)
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    os.kill(plugin_pid(app), signal.SIGKILL)
+    deploy.communicate(timeout=60)
+    run_finished(host, app)
+
+    second = host.dokku("git:from-image", app, images.node_app("shop", "v3", {}, scripts=NOTHING))
+    restart = host.dokku("ps:restart", app)
+
+    assert second.code == 0, second.output
+    assert restart.code == 0, restart.output
+    assert http_get(host.web_containers(app)[0]) == "v3"
+
+
+def test_with_plugin_and_watchdog_killed_the_unfinished_image_is_refused_and_the_next_run_stops_the_leftover(
+        host, images, bare_app):
+    app = bare_app
+    _, v2 = serving_v1_then_hanging_v2(host, images, app)
+    deploy = host.spawn("git:from-image", app, v2)
+    [left_over] = wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    for pid in (watchdog_pid(app), plugin_pid(app)):
+        os.kill(pid, signal.SIGKILL)
+    deploy.communicate(timeout=60)
+
+    refused = host.dokku("deploy", app)
+    next_deploy = host.dokku("git:from-image", app, images.node_app("shop", "v3", {}, scripts=NOTHING))
+
+    assert refused.code != 0
+    assert f"Refusing to start dokku/{app}:latest: its migrations never finished" in refused.stderr
+    assert next_deploy.code == 0, next_deploy.output
+    assert "still running with nobody watching it" in next_deploy.output
+    assert docker("container", "ls", "--all", "--quiet", "--filter", f"id={left_over}") == ""
+    runs = host.history(app)
+    assert [run["status"] for run in runs[:2]] == ["succeeded", "interrupted"]
+    assert http_get(host.web_containers(app)[0]) == "v3"
+
+
+# --- the connection to the engine drops -----------------------------------------------------------
+class EngineProxy:
+    """A socket in front of the Docker engine that can cut the connection streaming a container's
+    output, as a dying docker client or a dropped connection would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.attached: List[Tuple[socket.socket, socket.socket]] = []
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        os.chmod(path, 0o666)
+        self.server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect("/var/run/docker.sock")
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        first = True
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if first and from_client and b"/attach?" in data.split(b"\r\n", 1)[0]:
+                self.attached.append((source, target))
+            first = False
+            if not data:
+                for sock in (source, target):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def cut_attached(self) -> int:
+        for pair in self.attached:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        count, self.attached = len(self.attached), []
+        return count
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_dropped_output_stream_is_followed_to_the_real_exit_and_never_counted_as_success(host, images, bare_app):
+    app = bare_app
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    assert host.dokku("migrations:set", app, "command", "echo started; sleep 4; echo finished-late; exit 7").code == 0
+    proxy = EngineProxy(host.base / f"engine-{secrets.token_hex(3)}.sock")
+    try:
+        run = host.spawn("migrations:run", app, env={"DOCKER_HOST": f"unix://{proxy.path}"})
+        wait_for("the attached output stream", lambda: proxy.attached and migration_containers(app, True))
+        time.sleep(1)
+        assert proxy.cut_attached() == 1
+        stdout, stderr = run.communicate(timeout=60)
+    finally:
+        proxy.close()
+
+    record = host.history(app)[0]
+    assert run.returncode == 1, stdout + stderr
+    assert (record["status"], record["exit_code"]) == ("failed", 7)
+    assert "the output stream dropped" in stdout and "finished-late" in stdout
+    assert "failed with exit code 7" in stderr
+
+
+# --- a re-run on the image that is serving --------------------------------------------------------
+def test_a_failed_re_release_of_the_live_image_keeps_the_app_restartable(host, images, app):
+    gated = {"start": "node server.js", "migrate": 'test "$BREAK_MIGRATIONS" != yes && node-pg-migrate up'}
+    assert host.dokku("git:from-image", app, images.node_app("gated", "v1", WIDGETS, scripts=gated)).code == 0
+    serving = host.web_containers(app)[0]["Image"]
+
+    release = host.dokku("config:set", app, "BREAK_MIGRATIONS=yes")
+    restart = host.dokku("ps:restart", app)
+
+    assert "already went live, so it stays startable" in release.output
+    assert restart.code == 0, restart.output
+    [container] = host.web_containers(app)
+    assert container["Image"] == serving and http_get(container) == "v1"
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "false\n"
+
+
+# --- stopping gracefully --------------------------------------------------------------------------
+def test_a_timed_out_migration_gets_sigterm_and_its_grace_period_to_release_its_lock(host, images, app):
+    image = images.node_app("locky", "v1", {}, extra={"hold-lock.js": HOLD_LOCK_JS})
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, image).code == 0
+    for key, value in (("command", "node hold-lock.js"), ("timeout", "3"), ("grace", "10")):
+        assert host.dokku("migrations:set", app, key, value).code == 0
+
+    result = host.dokku("migrations:run", app)
+
+    record = host.history(app)[0]
+    assert result.code == 1
+    assert "timed out after 3s and were stopped with SIGTERM" in result.stderr
+    assert "lock taken" in result.stdout and "lock released" in result.stdout
+    assert (record["status"], record["stopped_with"]) == ("timed-out", "SIGTERM")
+    assert psql(service_of(app), "SELECT count(*) FROM migration_lock") == "0"
+
+
+def test_a_migration_that_ignores_sigterm_is_killed_after_the_grace_period(host, images, bare_app):
+    app = bare_app
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    for key, value in (("command", "trap '' TERM; sleep 60"), ("timeout", "1"), ("grace", "2")):
+        assert host.dokku("migrations:set", app, key, value).code == 0
+    started = time.monotonic()
+
+    result = host.dokku("migrations:run", app)
+
+    assert result.code == 1
+    assert time.monotonic() - started >= 3
+    assert "killed with SIGKILL after the 2s grace period" in result.stderr
+    assert host.history(app)[0]["stopped_with"] == "SIGKILL"
+
+
+# --- a broken plugin environment ------------------------------------------------------------------
+@pytest.fixture
+def broken_venv_host(docker_available):
+    """A host of its own whose plugin environment disappears (an OS Python upgrade, a half install)."""
+    host = make_host("0.35.12")
+    yield host
+    host.cleanup()
+
+
+def test_with_the_environment_gone_restarts_still_start_healthy_apps_and_refuse_failed_images(
+        broken_venv_host, images):
+    host = broken_venv_host
+    healthy, failed = new_app(host, database=False), new_app(host, database=False)
+    assert host.dokku("git:from-image", healthy, images.node_app("shop", "v1", {}, scripts={
+        "start": "node server.js", "migrate": "true"})).code == 0
+    assert host.dokku("git:from-image", failed, images.node_app("shop", "v1", {}, scripts={
+        "start": "node server.js", "migrate": "false"})).code != 0
+    shutil.move(str(host.plugin_dir / ".venv"), str(host.base / "venv-gone"))
+
+    restart = host.dokku("ps:restart", healthy)
+    refused = host.dokku("deploy", failed)
+    release = host.dokku("git:from-image", healthy, images.node_app("shop", "v2", {}, scripts={
+        "start": "node server.js", "migrate": "true"}))
+
+    assert restart.code == 0, restart.output
+    assert "Python environment is missing or broken" in restart.stderr
+    assert http_get(host.web_containers(healthy)[0]) == "v1"
+    assert refused.code != 0 and "its migrations failed" in refused.stderr
+    assert release.code != 0
+    assert "run 'sudo dokku plugin:install' to repair it" in release.stderr.splitlines()[-1]
+
+
+# --- what the plugin accepts from the app ---------------------------------------------------------
+def test_migrations_run_refuses_an_image_of_another_app(host, images, bare_app):
+    other = new_app(host, database=False)
+    assert host.dokku("git:from-image", other, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+
+    foreign = host.dokku("migrations:run", bare_app, "--image", f"dokku/{other}:latest")
+    untagged = host.dokku("migrations:run", bare_app, "--image", images.node_app("shop", "v1", {}, scripts=NOTHING))
+
+    for result in (foreign, untagged):
+        assert result.code == 1
+        assert f"is not an image of {bare_app}" in result.stderr
+    assert migration_containers(bare_app) == []
+
+
+@pytest.mark.parametrize("key", ["DOCKER_CONFIG", "HOME"])
+def test_app_config_cannot_steer_the_docker_client_and_still_reaches_the_migration(host, images, bare_app, key):
+    """A docker config whose current context points nowhere: obeyed, the client could not create."""
+    app = bare_app
+    home = host.base / f"evil-home-{app}"
+    config = home / ".docker" if key == "HOME" else home
+    (config / "contexts" / "meta").mkdir(parents=True)
+    (config / "config.json").write_text('{"currentContext": "nowhere"}')
+    for directory in (home, config):
+        os.chmod(directory, 0o755)
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    assert host.dokku("migrations:set", app, "command", "env").code == 0
+    assert host.dokku("config:set", "--no-restart", app, f"{key}={home}", "LD_PRELOAD=/nonexistent/preload.so",
+                      "GODEBUG=madvdontneed=1").code == 0
+
+    result = host.dokku("migrations:run", app)
+
+    assert result.code == 0, result.output
+    for line in (f"{key}={home}", "LD_PRELOAD=/nonexistent/preload.so", "GODEBUG=madvdontneed=1"):
+        assert f"       {line}" in result.stdout
