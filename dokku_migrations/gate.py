@@ -164,5 +164,5 @@ def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str, stat
         docker.tag(previous[0], f"{repo}:latest")
         return (f"{repo}:latest points to the running image again, so restarts keep serving it; "
                 f"the new image is kept as {repo}:{FAILED_TAG}")
-    return (f"{app} has never run: 'dokku ps:restart {app}' will refuse {repo}:latest until its "
-            f"migrations succeed (the image is also tagged {repo}:{FAILED_TAG})")
+    return (f"{app} has never run: 'dokku deploy {app}' will refuse {repo}:latest until its migrations "
+            f"succeed (the image is also tagged {repo}:{FAILED_TAG})")

@@ -34,6 +34,7 @@ def test_a_deploy_that_fails_after_migrating_leaves_the_schema_ahead_and_says_so
     history = host.dokku("migrations:history", app)
 
     assert failed.code != 0
+    assert failed.output.count("is ahead of the running code") == 1  # said once, at the end of the deploy
     assert tables(app) == "gadgets,widgets"
     assert http_get(host.web_containers(app)[0]) == "v1"
     assert report.stdout == "true\n"
