@@ -6,28 +6,38 @@ authority on how a container ended — a CLI client that dies early cannot make 
 look finished. Only `docker container create` of the migration container stays with the CLI, which
 parses the app's docker options exactly as Dokku does (see docker.py).
 
+Why not http.client: importing it (with the email parser it reads headers with, and ssl) costs
+more than everything else a deploy with nothing to migrate does in Python. The engine speaks
+plain HTTP/1.1, so the few lines of it used here are written out below; ssl is imported only for
+a TLS endpoint.
+
 The endpoint is the one the docker CLI of the plugin's own environment would use: DOCKER_HOST
 (`unix://` or `tcp://`, TLS with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH), else the current context of
 the dokku user's docker config, else the local socket. Never anything from the app's config.
 """
 
-import base64
-import hashlib
-import http.client
+import binascii
 import json
 import socket
-import ssl
 import struct
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import UserError
 
+if TYPE_CHECKING:
+    import ssl
+
 API = "/v1.40"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 CALL_TIMEOUT = 120
+MAX_LINE = 65536
+BODYLESS = (204, 304)
+
+Answer = Tuple[int, Dict[str, str], bytes]
+Call = Tuple[str, str, Mapping[str, Any]]  # method, path, query
 
 
 class EngineError(Exception):
@@ -45,6 +55,10 @@ class TooLarge(Exception):
 
 class Unreachable(UserError):
     """No engine at the endpoint: the first thing to check at 2 a.m."""
+
+
+class Malformed(ConnectionError):
+    """Something that is not an HTTP answer came back (or it stopped halfway)."""
 
 
 def endpoint(env: Mapping[str, str]) -> str:
@@ -72,6 +86,7 @@ def _current_context(env: Mapping[str, str]) -> str:
 
 def _context_host(env: Mapping[str, str], context: str) -> str:
     """Where the docker CLI keeps a context: meta/<sha256 of its name>/meta.json."""
+    import hashlib
     digest = hashlib.sha256(context.encode()).hexdigest()
     path = _config_dir(env) / "contexts" / "meta" / digest / "meta.json"
     try:
@@ -81,20 +96,107 @@ def _context_host(env: Mapping[str, str], context: str) -> str:
     return str(host)
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: Optional[float]) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
+class _Connection:
+    """One HTTP/1.1 connection: a request, then its whole response; kept alive if the engine allows."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError:
-            sock.close()
-            raise
+    def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self._buffer = bytearray()
+
+    def send(self, method: str, url: str, payload: Optional[bytes]) -> None:
+        head = f"{method} {url} HTTP/1.1\r\nHost: docker\r\n"
+        if payload is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        elif method in ("POST", "PUT", "PATCH"):
+            head += "Content-Length: 0\r\n"
+        self.sock.sendall(head.encode() + b"\r\n" + (payload or b""))
+
+    def receive(self, method: str, limit: Optional[int]) -> Tuple[int, Dict[str, str], bytes, bool]:
+        """(status, headers with lowercase names, body, whether the engine closes the connection).
+        A body is read up to `limit` + 1 bytes at most."""
+        status_line = self._line(first=True)
+        try:
+            version, code = status_line.split(b" ", 2)[:2]
+            status = int(code)
+        except ValueError:
+            raise Malformed(f"not an HTTP status line: {status_line[:80]!r}")
+        headers: Dict[str, str] = {}
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        closes = version != b"HTTP/1.1" or headers.get("connection", "").lower() == "close"
+        most = None if limit is None else limit + 1
+        if method == "HEAD" or status in BODYLESS or 100 <= status < 200:
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._chunked(most)
+        elif "content-length" in headers:
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise Malformed("bad Content-Length")
+            body = self._exactly(length if most is None else min(length, most))
+        else:
+            body, closes = self._until_closed(most), True
+        return status, headers, body, closes or (most is not None and len(body) >= most)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def _line(self, first: bool = False) -> bytes:
+        while True:
+            end = self._buffer.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[:end + 2]
+                return line
+            if len(self._buffer) > MAX_LINE:
+                raise Malformed("header line too long")
+            if not self._fill():
+                if first and not self._buffer:
+                    raise ConnectionResetError("the engine closed the connection before answering")
+                raise Malformed("the answer stopped halfway")
+
+    def _exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            if not self._fill():
+                raise Malformed("the answer stopped halfway")
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def _chunked(self, most: Optional[int]) -> bytes:
+        body = bytearray()
+        while most is None or len(body) < most:
+            try:
+                size = int(self._line().split(b";", 1)[0], 16)
+            except ValueError:
+                raise Malformed("bad chunk size")
+            if size == 0:
+                while self._line():  # trailers
+                    pass
+                break
+            body += self._exactly(size)
+            self._exactly(2)
+        return bytes(body if most is None else body[:most])
+
+    def _until_closed(self, most: Optional[int]) -> bytes:
+        while (most is None or len(self._buffer) < most) and self._fill():
+            pass
+        data = bytes(self._buffer if most is None else self._buffer[:most])
+        self._buffer.clear()
+        return data
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class Engine:
@@ -105,25 +207,42 @@ class Engine:
         self._env = dict(env)
         parts = urlsplit(self.url)
         self._scheme = parts.scheme
+        self._tls = parts.scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY")) or bool(env.get("DOCKER_TLS"))
         if parts.scheme == "unix":
-            self._target = parts.path or DEFAULT_SOCKET
+            self._target: Union[str, Tuple[str, int]] = parts.path or DEFAULT_SOCKET
         elif parts.scheme in ("tcp", "http", "https"):
-            self._target = parts.netloc
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            self._target = (parts.hostname or "localhost", port or (443 if self._tls else 80))
         else:
             raise UserError(f"DOCKER_HOST={self.url} is not supported by dokku-migrations (unix:// or tcp:// "
                             "only): point the dokku user's DOCKER_HOST at the engine's socket")
-        self._tls = parts.scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY")) or bool(env.get("DOCKER_TLS"))
-        self._conn: Optional[http.client.HTTPConnection] = None
+        self._conn: Optional[_Connection] = None
 
     # --- transport ----------------------------------------------------------------------------
-    def _connection(self, timeout: Optional[float]) -> http.client.HTTPConnection:
-        if self._scheme == "unix":
-            return _UnixConnection(self._target, timeout)
-        if self._tls:
-            return http.client.HTTPSConnection(self._target, timeout=timeout, context=self._ssl_context())
-        return http.client.HTTPConnection(self._target, timeout=timeout)
+    def _socket(self, timeout: Optional[float]) -> socket.socket:
+        if isinstance(self._target, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(self._target)
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        sock = socket.create_connection(self._target, timeout=timeout)
+        if not self._tls:
+            return sock
+        try:
+            return self._ssl_context().wrap_socket(sock, server_hostname=self._target[0])
+        except BaseException:
+            sock.close()
+            raise
 
-    def _ssl_context(self) -> ssl.SSLContext:
+    def _ssl_context(self) -> "ssl.SSLContext":
+        import ssl
         certs = Path(self._env.get("DOCKER_CERT_PATH") or _config_dir(self._env))
         context = ssl.create_default_context(cafile=str(certs / "ca.pem") if (certs / "ca.pem").exists() else None)
         if (certs / "cert.pem").exists():
@@ -139,8 +258,7 @@ class Engine:
         return Unreachable(f"{not_reachable(doing)} ({self.url})")
 
     def request(self, method: str, path: str, doing: str, query: Optional[Mapping[str, Any]] = None,
-                body: Any = None, timeout: Optional[float] = None,
-                limit: Optional[int] = None) -> Tuple[int, Dict[str, str], bytes]:
+                body: Any = None, timeout: Optional[float] = None, limit: Optional[int] = None) -> Answer:
         """One call; an error status raises EngineError with the engine's own message.
 
         Without `timeout` the call uses the kept-alive connection (short calls); with one, a
@@ -149,17 +267,17 @@ class Engine:
         """
         url = API + path + ("?" + urlencode(query) if query else "")
         payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
         shared = timeout is None
         for attempt in (1, 2):
-            if shared and self._conn is None:
-                self._conn = self._connection(CALL_TIMEOUT)
-            conn = self._conn if shared and self._conn is not None else self._connection(timeout)
+            conn = self._conn if shared else None
             try:
-                conn.request(method, url, body=payload, headers=headers)
-                response = conn.getresponse()
-                data = response.read(limit + 1) if limit is not None else response.read()
-            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected) as error:
+                if conn is None:
+                    conn = _Connection(self._socket(CALL_TIMEOUT if shared else timeout))
+                    if shared:
+                        self._conn = conn
+                conn.send(method, url, payload)
+                status, headers, data, closes = conn.receive(method, limit)
+            except (ConnectionResetError, BrokenPipeError) as error:
                 self._drop(conn)
                 if attempt == 1 and shared and method in ("GET", "HEAD"):
                     continue  # a kept-alive connection the engine had closed
@@ -167,23 +285,47 @@ class Engine:
             except socket.timeout:
                 self._drop(conn)
                 raise
-            except (OSError, http.client.HTTPException) as error:
+            except OSError as error:
                 self._drop(conn)
-                raise self._unreachable(error if isinstance(error, OSError) else ConnectionError(), doing)
+                raise self._unreachable(error, doing)
             except BaseException:
                 self._drop(conn)  # an interrupt halfway through a call leaves the connection unusable
                 raise
-            if limit is not None and len(data) > limit:
+            if not shared or closes:
                 self._drop(conn)
-                raise TooLarge(limit)
-            if not shared or response.will_close:
-                self._drop(conn)
-            if response.status >= 400:
-                raise EngineError(response.status, _message(data) or f"HTTP {response.status}")
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+            return _answer(status, headers, data, limit)
         raise AssertionError("unreachable")
 
-    def _drop(self, conn: http.client.HTTPConnection) -> None:
+    def requests(self, calls: Sequence[Call], doing: str,
+                 limit: Optional[int] = None) -> List[Union[Answer, EngineError, TooLarge]]:
+        """Independent calls the engine works on at the same time, each on a connection of its own:
+        all are sent before any answer is read. An error status or a body over `limit` comes back
+        in place of its answer; a dead engine or a timeout raise as in `request`."""
+        conns: List[_Connection] = []
+        try:
+            try:
+                for method, path, query in calls:
+                    conns.append(_Connection(self._socket(CALL_TIMEOUT)))
+                    conns[-1].send(method, API + path + ("?" + urlencode(query) if query else ""), None)
+                received = [conn.receive(method, limit) for conn, (method, _, _) in zip(conns, calls)]
+            except socket.timeout:
+                raise
+            except OSError as error:
+                raise self._unreachable(error, doing)
+        finally:
+            for conn in conns:
+                conn.close()
+        answers: List[Union[Answer, EngineError, TooLarge]] = []
+        for status, headers, data, _ in received:
+            try:
+                answers.append(_answer(status, headers, data, limit))
+            except (EngineError, TooLarge) as error:
+                answers.append(error)
+        return answers
+
+    def _drop(self, conn: Optional[_Connection]) -> None:
+        if conn is None:
+            return
         conn.close()
         if conn is self._conn:
             self._conn = None
@@ -194,10 +336,9 @@ class Engine:
 
     def stream(self, path: str, doing: str, query: Mapping[str, Any]) -> "Hijacked":
         """A hijacked connection (attach): the raw byte stream of a container's output."""
-        conn = self._connection(None)
+        sock: Optional[socket.socket] = None
         try:
-            conn.connect()
-            sock = conn.sock
+            sock = self._socket(None)
             request = (f"POST {API}{path}?{urlencode(query)} HTTP/1.1\r\nHost: docker\r\n"
                        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
             sock.sendall(request.encode())
@@ -208,12 +349,13 @@ class Engine:
                     raise ConnectionError("closed before the response")
                 head += chunk
         except OSError as error:
-            conn.close()
+            if sock is not None:
+                sock.close()
             raise self._unreachable(error, doing)
         header, _, rest = head.partition(b"\r\n\r\n")
         status = int(header.split(b" ", 2)[1])
         if status not in (101, 200):
-            conn.close()
+            sock.close()
             raise EngineError(status, _message(rest) or f"HTTP {status}")
         return Hijacked(sock, rest)
 
@@ -229,6 +371,14 @@ def not_reachable(doing: str) -> str:
 
 def permission_denied(doing: str) -> str:
     return f"Permission denied on the Docker socket while {doing}: is the dokku user in the docker group?"
+
+
+def _answer(status: int, headers: Dict[str, str], data: bytes, limit: Optional[int]) -> Answer:
+    if limit is not None and len(data) > limit:
+        raise TooLarge(limit)
+    if status >= 400:
+        raise EngineError(status, _message(data) or f"HTTP {status}")
+    return status, headers, data
 
 
 def _message(data: bytes) -> str:
@@ -291,7 +441,7 @@ class Hijacked:
 def decode_stat(header: str) -> Dict[str, Any]:
     """X-Docker-Container-Path-Stat: base64 JSON with the file's mode and resolved link target."""
     try:
-        value = json.loads(base64.b64decode(header))
+        value = json.loads(binascii.a2b_base64(header))
     except (ValueError, TypeError):
         return {}
     return value if isinstance(value, dict) else {}
