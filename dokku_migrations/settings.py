@@ -7,18 +7,18 @@ and written atomically, so a bad `set` changes nothing.
 
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import UserError
 from .files import write_atomic
 from .manifest import DEFAULT_RULES, Rule, parse_rule
 
 GLOBAL = "--global"
-SIZE = re.compile(r"[1-9][0-9]*[bkmg]?", re.IGNORECASE)
-CPUS = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?")
-DIGITS = re.compile(r"[0-9]{1,9}")
+# Patterns, compiled (and cached by `re`) when a value is first validated: a deploy only reads.
+SIZE = r"[1-9][0-9]*[bkmg]?"
+CPUS = r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?"
+DIGITS = r"[0-9]{1,9}"
 
 
 def parse_bool(value: str) -> str:
@@ -29,19 +29,19 @@ def parse_bool(value: str) -> str:
 
 
 def parse_seconds(value: str) -> str:
-    if not DIGITS.fullmatch(value):
+    if not re.fullmatch(DIGITS, value):
         raise UserError(f"'{value}' is not a number of seconds: use a whole number, 0 for no timeout")
     return str(int(value))
 
 
 def parse_grace(value: str) -> str:
-    if not DIGITS.fullmatch(value) or int(value) > 3600:
+    if not re.fullmatch(DIGITS, value) or int(value) > 3600:
         raise UserError(f"'{value}' is not a grace period: use a whole number of seconds from 0 to 3600")
     return str(int(value))
 
 
 def parse_keep(value: str) -> str:
-    if not DIGITS.fullmatch(value) or not 1 <= int(value) <= 100000:
+    if not re.fullmatch(DIGITS, value) or not 1 <= int(value) <= 100000:
         raise UserError(f"'{value}' is not a number of runs to keep: use a whole number from 1")
     return str(int(value))
 
@@ -55,13 +55,13 @@ def parse_command(value: str) -> str:
 
 
 def parse_memory(value: str) -> str:
-    if not SIZE.fullmatch(value):
+    if not re.fullmatch(SIZE, value, re.IGNORECASE):
         raise UserError(f"'{value}' is not a memory size: use a number with b, k, m or g, e.g. 512m")
     return value.lower()
 
 
 def parse_cpus(value: str) -> str:
-    if not CPUS.fullmatch(value):
+    if not re.fullmatch(CPUS, value):
         raise UserError(f"'{value}' is not a number of CPUs: use a positive number, e.g. 0.5 or 2")
     return value
 
@@ -74,8 +74,7 @@ def parse_rules(value: str) -> str:
     return "\n".join(str(parse_rule(rule)) for rule in rules)
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     name: str
     default: str
     parse: Callable[[str], str]
@@ -101,8 +100,7 @@ def key_named(name: str) -> Key:
     return KEYS[name]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Effective values for one app, each with where it came from (app, global, default)."""
 
     values: Dict[str, Tuple[str, str]]
