@@ -75,22 +75,22 @@ def parse_rules(value: str) -> str:
 
 
 class Key(NamedTuple):
+    """A setting: its name, default and validation (what it means is said in help.txt)."""
+
     name: str
     default: str
     parse: Callable[[str], str]
-    help: str
 
 
 KEYS: Dict[str, Key] = {key.name: key for key in (
-    Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
-    Key("command", "", parse_command, "command to run instead of the detected one"),
-    Key("timeout", "1800", parse_seconds, "seconds before the migration is stopped (0: none)"),
-    Key("grace", "10", parse_grace, "seconds a stopped migration gets to clean up before it is killed"),
-    Key("detect", "\n".join(DEFAULT_RULES), parse_rules,
-        "detection rules, file:jsonpath=>command or file:jsonpath, tried in order"),
-    Key("keep", "20", parse_keep, "runs kept in history per app"),
-    Key("memory", "", parse_memory, "memory limit of the migration container, e.g. 512m"),
-    Key("cpus", "", parse_cpus, "CPU limit of the migration container, e.g. 1.5"),
+    Key("enabled", "true", parse_bool),
+    Key("command", "", parse_command),
+    Key("timeout", "1800", parse_seconds),
+    Key("grace", "10", parse_grace),
+    Key("detect", "\n".join(DEFAULT_RULES), parse_rules),
+    Key("keep", "20", parse_keep),
+    Key("memory", "", parse_memory),
+    Key("cpus", "", parse_cpus),
 )}
 
 
