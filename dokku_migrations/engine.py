@@ -37,7 +37,7 @@ MAX_LINE = 65536
 BODYLESS = (204, 304)
 
 Answer = Tuple[int, Dict[str, str], bytes]
-Call = Tuple[str, str, Mapping[str, Any]]  # method, path, query
+Call = Tuple[str, str, Mapping[str, Any], Any]  # method, path, query, JSON body
 
 
 class EngineError(Exception):
@@ -296,32 +296,20 @@ class Engine:
             return _answer(status, headers, data, limit)
         raise AssertionError("unreachable")
 
-    def requests(self, calls: Sequence[Call], doing: str,
-                 limit: Optional[int] = None) -> List[Union[Answer, EngineError, TooLarge]]:
-        """Independent calls the engine works on at the same time, each on a connection of its own:
-        all are sent before any answer is read. An error status or a body over `limit` comes back
-        in place of its answer; a dead engine or a timeout raise as in `request`."""
-        conns: List[_Connection] = []
+    def send(self, calls: Sequence[Call], doing: str, limit: Optional[int] = None) -> "Pending":
+        """Sends calls one after the other on a connection of their own, without waiting: the engine
+        works on them (in order) while the caller does something else; `Pending.answers` reads them."""
+        conn: Optional[_Connection] = None
         try:
-            try:
-                for method, path, query in calls:
-                    conns.append(_Connection(self._socket(CALL_TIMEOUT)))
-                    conns[-1].send(method, API + path + ("?" + urlencode(query) if query else ""), None)
-                received = [conn.receive(method, limit) for conn, (method, _, _) in zip(conns, calls)]
-            except socket.timeout:
-                raise
-            except OSError as error:
-                raise self._unreachable(error, doing)
-        finally:
-            for conn in conns:
+            conn = _Connection(self._socket(CALL_TIMEOUT))
+            for method, path, query, body in calls:
+                url = API + path + ("?" + urlencode(query) if query else "")
+                conn.send(method, url, json.dumps(body).encode() if body is not None else None)
+        except OSError as error:
+            if conn is not None:
                 conn.close()
-        answers: List[Union[Answer, EngineError, TooLarge]] = []
-        for status, headers, data, _ in received:
-            try:
-                answers.append(_answer(status, headers, data, limit))
-            except (EngineError, TooLarge) as error:
-                answers.append(error)
-        return answers
+            raise self._unreachable(error, doing)
+        return Pending(self, conn, [method for method, *_ in calls], doing, limit)
 
     def _drop(self, conn: Optional[_Connection]) -> None:
         if conn is None:
@@ -363,6 +351,40 @@ class Engine:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class Pending:
+    """Calls sent by `Engine.send`, their answers not read yet."""
+
+    def __init__(self, engine: Engine, conn: _Connection, methods: List[str], doing: str,
+                 limit: Optional[int]) -> None:
+        self._engine = engine
+        self._conn = conn
+        self._methods = methods
+        self._doing = doing
+        self._limit = limit
+
+    def answers(self) -> List[Union[Answer, EngineError, TooLarge]]:
+        """One per call, in order: an error status or a body over the limit in place of its answer
+        (the calls after a body over the limit are then not read); a dead engine or a timeout raise."""
+        answers: List[Union[Answer, EngineError, TooLarge]] = []
+        try:
+            for method in self._methods:
+                status, headers, data, _ = self._conn.receive(method, self._limit)
+                try:
+                    answers.append(_answer(status, headers, data, self._limit))
+                except EngineError as error:
+                    answers.append(error)
+                except TooLarge as error:
+                    answers.append(error)
+                    break
+        except socket.timeout:
+            raise
+        except OSError as error:
+            raise self._engine._unreachable(error, self._doing)
+        finally:
+            self._conn.close()
+        return answers
 
 
 def not_reachable(doing: str) -> str:

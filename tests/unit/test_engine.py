@@ -43,27 +43,33 @@ class FakeEngine:
             threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
 
     def _talk(self, conn: socket.socket) -> None:
-        data = b""
         with conn:
-            while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(data) < length:
-                    data += conn.recv(65536)
-                data = data[length:]
-                self.requests.append(head)
-                reply = self.answer(head)
-                if reply is None:
+            try:
+                self._answer_all(conn)
+            except OSError:
+                pass  # the client hung up (it read no further than it wanted)
+
+    def _answer_all(self, conn: socket.socket) -> None:
+        data = b""
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
                     return
-                conn.sendall(reply)
-                if reply.startswith(b"HTTP/1.0"):
-                    return  # HTTP/1.0: the end of the body is the end of the connection
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(data) < length:
+                data += conn.recv(65536)
+            data = data[length:]
+            self.requests.append(head)
+            reply = self.answer(head)
+            if reply is None:
+                return
+            conn.sendall(reply)
+            if reply.startswith(b"HTTP/1.0"):
+                return  # HTTP/1.0: the end of the body is the end of the connection
 
     def close(self) -> None:
         self.server.close()
@@ -140,16 +146,32 @@ def test_no_engine_is_told_in_one_line(tmp_path):
         engine.request("GET", "/x", "inspecting")
 
 
-def test_independent_calls_are_all_asked_before_any_answer_is_read(serve):
+def test_sent_calls_are_all_asked_before_any_answer_is_read(serve):
     arrived = threading.Barrier(3, timeout=5)
 
     def answer(head):
-        arrived.wait()  # no answer until all three requests are in: in turn, this would never end
+        arrived.wait()  # no answer until all three are in: if sending waited for answers, this never ends
         path = head.split(b" ")[1].decode()
         return ok(b"{}", "404 Not Found") if "b" in path else ok(json.dumps(path).encode())
 
     _, engine = serve(answer)
-    answers = engine.requests([("GET", "/a", {}), ("GET", "/b", {}), ("GET", "/c", {"path": "/x y"})], "reading")
-    assert json.loads(answers[0][2]) == "/v1.40/a"
-    assert isinstance(answers[1], EngineError) and answers[1].status == 404
-    assert json.loads(answers[2][2]) == "/v1.40/c?path=%2Fx+y"
+    pending = [engine.send([("GET", path, query, None)], "reading")
+               for path, query in (("/a", {}), ("/b", {}), ("/c", {"path": "/x y"}))]
+    a, b, c = (answers[0] for answers in (each.answers() for each in pending))
+    assert json.loads(a[2]) == "/v1.40/a"
+    assert isinstance(b, EngineError) and b.status == 404
+    assert json.loads(c[2]) == "/v1.40/c?path=%2Fx+y"
+
+
+def test_calls_sent_on_one_connection_are_answered_in_order(serve):
+    fake, engine = serve(lambda head: ok(json.dumps(head.split(b" ")[1].decode()).encode()))
+    answers = engine.send([("POST", "/one", {}, {"x": 1}), ("GET", "/two", {}, None), ("DELETE", "/three", {}, None)],
+                          "asking").answers()
+    assert [json.loads(answer[2]) for answer in answers] == ["/v1.40/one", "/v1.40/two", "/v1.40/three"]
+    assert fake.connections == 1
+
+
+def test_a_body_over_the_limit_ends_the_answers_of_its_connection(serve):
+    _, engine = serve(lambda head: ok(b"x" * 100))
+    answers = engine.send([("GET", "/a", {}, None), ("GET", "/b", {}, None)], "asking", limit=50).answers()
+    assert len(answers) == 1 and isinstance(answers[0], TooLarge)
