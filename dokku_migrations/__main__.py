@@ -27,21 +27,26 @@ def dispatch(argv: List[str]) -> None:
         from .tryout import main as try_main
         try_main(rest, os.environ)
         return
+    if kind not in ("trigger", "command") or not rest:
+        raise UserError(f"Unknown entry point '{kind}'")
     from .context import Context
-    if kind == "trigger" and rest:
-        from .triggers import TRIGGERS
-        if rest[0] not in TRIGGERS:
-            raise UserError(f"Unknown trigger {rest[0]}")
-        TRIGGERS[rest[0]](Context.from_environ(os.environ), rest[1:], os.environ)
-        return
-    if kind == "command" and rest:
+    ctx = Context.from_environ(os.environ)
+    try:
+        if kind == "trigger":
+            from .prefetch import start
+            start(ctx, rest[0], rest[1:])  # before the heavy imports, so the engine works meanwhile
+            from .triggers import TRIGGERS
+            if rest[0] not in TRIGGERS:
+                raise UserError(f"Unknown trigger {rest[0]}")
+            TRIGGERS[rest[0]](ctx, rest[1:], os.environ)
+            return
         from .commands import COMMANDS
         if rest[0] not in COMMANDS:
             raise UserError(f"Unknown command {rest[0]}: see 'dokku migrations:help'",
                             int(os.environ.get("DOKKU_NOT_IMPLEMENTED_EXIT", "10")))
-        COMMANDS[rest[0]](Context.from_environ(os.environ), rest, os.environ)
-        return
-    raise UserError(f"Unknown entry point '{kind}'")
+        COMMANDS[rest[0]](ctx, rest, os.environ)
+    finally:
+        ctx.close()
 
 
 def main(argv: List[str]) -> int:

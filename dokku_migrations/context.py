@@ -45,3 +45,8 @@ class Context:
     def gate(self) -> "Gate":
         from .gate import Gate
         return Gate(self._data)
+
+    def close(self) -> None:
+        """Ends what was started for the run and left unused (files prefetched from an image)."""
+        if "docker" in self.__dict__:
+            self.docker.close()

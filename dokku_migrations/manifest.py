@@ -207,12 +207,18 @@ def kind_of(value: object) -> str:
     return "a string"
 
 
+def wanted_paths(rules: Sequence[Rule], workdir: str) -> List[str]:
+    """Every file detection reads, in the order the rules name them: all are read at once."""
+    wanted: List[str] = []
+    for rule in rules:
+        wanted += [path for path in candidate_paths(rule, workdir) if path not in wanted]
+    return wanted
+
+
 def detect(rules: Sequence[Rule], workdir: str,
            read_files: Callable[[List[str]], Dict[str, Optional[bytes]]]) -> Optional[Detection]:
     """The first rule whose file exists and whose JSONPath finds a command; None when none does."""
-    wanted: List[str] = []
-    for rule in rules:
-        wanted += [p for p in candidate_paths(rule, workdir) if p not in wanted]
+    wanted = wanted_paths(rules, workdir)
     files = read_files(wanted) if wanted else {}
     documents: Dict[str, object] = {}
     for rule in rules:

@@ -6,12 +6,10 @@ and written atomically, so a bad `set` changes nothing.
 """
 
 import re
-import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import UserError
-from .files import write_atomic
 from .manifest import DEFAULT_RULES, Rule, parse_rule
 
 GLOBAL = "--global"
@@ -177,6 +175,7 @@ class SettingsStore:
                 pass
             return None
         parsed = key.parse(value)
+        from .files import write_atomic  # a deploy only reads settings: it starts without this
         try:
             write_atomic(path, parsed.encode("utf-8"))
         except OSError as error:
@@ -184,8 +183,10 @@ class SettingsStore:
         return parsed
 
     def copy(self, old: str, new: str) -> None:
+        import shutil
         if self._dir(old).is_dir():
             shutil.copytree(self._dir(old), self._dir(new), dirs_exist_ok=True)
 
     def delete(self, app: str) -> None:
+        import shutil
         shutil.rmtree(self._dir(app), ignore_errors=True)
