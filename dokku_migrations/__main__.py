@@ -69,5 +69,21 @@ def main(argv: List[str]) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Ends the process without the interpreter's teardown of every module it loaded (~20M
+    instructions, ~5 ms of every deploy): the plugin closes its own files and waits for its own
+    processes, so the output is all there is left to flush. Like the interpreter's own exit, an
+    output that cannot be flushed ends the process with 120."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = 120
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))
