@@ -9,35 +9,40 @@ parses the app's docker options exactly as Dokku does (see docker.py).
 Why not http.client: importing it (with the email parser it reads headers with, and ssl) costs
 more than everything else a deploy with nothing to migrate does in Python. The engine speaks
 plain HTTP/1.1, so the few lines of it used here are written out below; ssl is imported only for
-a TLS endpoint.
+a TLS endpoint. For the same reason this module imports no more than socket and json when it
+loads (no typing, pathlib or urllib at run time): headstart.py talks to the engine through it
+before anything else of the plugin is loaded.
 
 The endpoint is the one the docker CLI of the plugin's own environment would use: DOCKER_HOST
 (`unix://` or `tcp://`, TLS with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH), else the current context of
 the dokku user's docker config, else the local socket. Never anything from the app's config.
 """
 
+from __future__ import annotations
+
 import binascii
 import json
+import os
 import socket
 import struct
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
-from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import UserError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from typing import Any, Callable, Iterator, Mapping, Sequence
+
+    Answer = tuple[int, dict[str, str], bytes]
+    Call = tuple[str, str, Mapping[str, Any], Any]  # method, path, query, JSON body
 
 API = "/v1.40"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 CALL_TIMEOUT = 120
 MAX_LINE = 65536
 BODYLESS = (204, 304)
-
-Answer = Tuple[int, Dict[str, str], bytes]
-Call = Tuple[str, str, Mapping[str, Any], Any]  # method, path, query, JSON body
+UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
 class EngineError(Exception):
@@ -72,13 +77,18 @@ def endpoint(env: Mapping[str, str]) -> str:
     return "unix://" + DEFAULT_SOCKET
 
 
-def _config_dir(env: Mapping[str, str]) -> Path:
-    return Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME", "/")) / ".docker")
+def _config_dir(env: Mapping[str, str]) -> str:
+    return env.get("DOCKER_CONFIG") or os.path.join(env.get("HOME", "/"), ".docker")
+
+
+def _read_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
 
 
 def _current_context(env: Mapping[str, str]) -> str:
     try:
-        data = json.loads((_config_dir(env) / "config.json").read_text(encoding="utf-8"))
+        data = _read_json(os.path.join(_config_dir(env), "config.json"))
     except (OSError, ValueError):
         return ""
     return str(data.get("currentContext") or "") if isinstance(data, dict) else ""
@@ -88,9 +98,9 @@ def _context_host(env: Mapping[str, str], context: str) -> str:
     """Where the docker CLI keeps a context: meta/<sha256 of its name>/meta.json."""
     import hashlib
     digest = hashlib.sha256(context.encode()).hexdigest()
-    path = _config_dir(env) / "contexts" / "meta" / digest / "meta.json"
+    path = os.path.join(_config_dir(env), "contexts", "meta", digest, "meta.json")
     try:
-        host = json.loads(path.read_text(encoding="utf-8"))["Endpoints"]["docker"]["Host"]
+        host = _read_json(path)["Endpoints"]["docker"]["Host"]
     except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"The docker context '{context}' has no endpoint in {path}: check 'docker context ls'")
     return str(host)
@@ -103,7 +113,7 @@ class _Connection:
         self.sock = sock
         self._buffer = bytearray()
 
-    def send(self, method: str, url: str, payload: Optional[bytes]) -> None:
+    def send(self, method: str, url: str, payload: bytes | None) -> None:
         head = f"{method} {url} HTTP/1.1\r\nHost: docker\r\n"
         if payload is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
@@ -111,7 +121,7 @@ class _Connection:
             head += "Content-Length: 0\r\n"
         self.sock.sendall(head.encode() + b"\r\n" + (payload or b""))
 
-    def receive(self, method: str, limit: Optional[int]) -> Tuple[int, Dict[str, str], bytes, bool]:
+    def receive(self, method: str, limit: int | None) -> tuple[int, dict[str, str], bytes, bool]:
         """(status, headers with lowercase names, body, whether the engine closes the connection).
         A body is read up to `limit` + 1 bytes at most."""
         status_line = self._line(first=True)
@@ -120,7 +130,7 @@ class _Connection:
             status = int(code)
         except ValueError:
             raise Malformed(f"not an HTTP status line: {status_line[:80]!r}")
-        headers: Dict[str, str] = {}
+        headers: dict[str, str] = {}
         while True:
             line = self._line()
             if not line:
@@ -170,7 +180,7 @@ class _Connection:
         del self._buffer[:size]
         return data
 
-    def _chunked(self, most: Optional[int]) -> bytes:
+    def _chunked(self, most: int | None) -> bytes:
         body = bytearray()
         while most is None or len(body) < most:
             try:
@@ -185,7 +195,7 @@ class _Connection:
             self._exactly(2)
         return bytes(body if most is None else body[:most])
 
-    def _until_closed(self, most: Optional[int]) -> bytes:
+    def _until_closed(self, most: int | None) -> bytes:
         while (most is None or len(self._buffer) < most) and self._fill():
             pass
         data = bytes(self._buffer if most is None else self._buffer[:most])
@@ -205,11 +215,17 @@ class Engine:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.url = endpoint(env)
         self._env = dict(env)
+        self._conn: _Connection | None = None
+        scheme, _, rest = self.url.partition("://")
+        scheme = scheme.lower()
+        self._tls = scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY")) or bool(env.get("DOCKER_TLS"))
+        if scheme == "unix" and rest.startswith("/") and not any(char in rest for char in "?#"):
+            self._target: str | tuple[str, int] = rest  # the usual case, read without loading urllib
+            return
+        from urllib.parse import urlsplit
         parts = urlsplit(self.url)
-        self._scheme = parts.scheme
-        self._tls = parts.scheme == "https" or bool(env.get("DOCKER_TLS_VERIFY")) or bool(env.get("DOCKER_TLS"))
         if parts.scheme == "unix":
-            self._target: Union[str, Tuple[str, int]] = parts.path or DEFAULT_SOCKET
+            self._target = parts.path or DEFAULT_SOCKET
         elif parts.scheme in ("tcp", "http", "https"):
             try:
                 port = parts.port
@@ -219,10 +235,9 @@ class Engine:
         else:
             raise UserError(f"DOCKER_HOST={self.url} is not supported by dokku-migrations (unix:// or tcp:// "
                             "only): point the dokku user's DOCKER_HOST at the engine's socket")
-        self._conn: Optional[_Connection] = None
 
     # --- transport ----------------------------------------------------------------------------
-    def _socket(self, timeout: Optional[float]) -> socket.socket:
+    def _socket(self, timeout: float | None) -> socket.socket:
         if isinstance(self._target, str):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
@@ -241,12 +256,13 @@ class Engine:
             sock.close()
             raise
 
-    def _ssl_context(self) -> "ssl.SSLContext":
+    def _ssl_context(self) -> ssl.SSLContext:
         import ssl
-        certs = Path(self._env.get("DOCKER_CERT_PATH") or _config_dir(self._env))
-        context = ssl.create_default_context(cafile=str(certs / "ca.pem") if (certs / "ca.pem").exists() else None)
-        if (certs / "cert.pem").exists():
-            context.load_cert_chain(str(certs / "cert.pem"), str(certs / "key.pem"))
+        certs = self._env.get("DOCKER_CERT_PATH") or _config_dir(self._env)
+        ca, cert, key = (os.path.join(certs, name) for name in ("ca.pem", "cert.pem", "key.pem"))
+        context = ssl.create_default_context(cafile=ca if os.path.exists(ca) else None)
+        if os.path.exists(cert):
+            context.load_cert_chain(cert, key)
         if not self._env.get("DOCKER_TLS_VERIFY"):
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -257,15 +273,15 @@ class Engine:
             return Unreachable(permission_denied(doing))
         return Unreachable(f"{not_reachable(doing)} ({self.url})")
 
-    def request(self, method: str, path: str, doing: str, query: Optional[Mapping[str, Any]] = None,
-                body: Any = None, timeout: Optional[float] = None, limit: Optional[int] = None) -> Answer:
+    def request(self, method: str, path: str, doing: str, query: Mapping[str, Any] | None = None,
+                body: Any = None, timeout: float | None = None, limit: int | None = None) -> Answer:
         """One call; an error status raises EngineError with the engine's own message.
 
         Without `timeout` the call uses the kept-alive connection (short calls); with one, a
         connection of its own, so a long `wait` never holds up the others. A body longer than
         `limit` raises TooLarge without being read whole (hostile images).
         """
-        url = API + path + ("?" + urlencode(query) if query else "")
+        url = API + path + ("?" + _query(query) if query else "")
         payload = json.dumps(body).encode() if body is not None else None
         shared = timeout is None
         for attempt in (1, 2):
@@ -296,14 +312,14 @@ class Engine:
             return _answer(status, headers, data, limit)
         raise AssertionError("unreachable")
 
-    def send(self, calls: Sequence[Call], doing: str, limit: Optional[int] = None) -> "Pending":
+    def send(self, calls: Sequence[Call], doing: str, limit: int | None = None) -> Pending:
         """Sends calls one after the other on a connection of their own, without waiting: the engine
         works on them (in order) while the caller does something else; `Pending.answers` reads them."""
-        conn: Optional[_Connection] = None
+        conn: _Connection | None = None
         try:
             conn = _Connection(self._socket(CALL_TIMEOUT))
             for method, path, query, body in calls:
-                url = API + path + ("?" + urlencode(query) if query else "")
+                url = API + path + ("?" + _query(query) if query else "")
                 conn.send(method, url, json.dumps(body).encode() if body is not None else None)
         except OSError as error:
             if conn is not None:
@@ -311,7 +327,7 @@ class Engine:
             raise self._unreachable(error, doing)
         return Pending(self, conn, [method for method, *_ in calls], doing, limit)
 
-    def _drop(self, conn: Optional[_Connection]) -> None:
+    def _drop(self, conn: _Connection | None) -> None:
         if conn is None:
             return
         conn.close()
@@ -322,12 +338,12 @@ class Engine:
         status, _, data = self.request(method, path, doing, **kwargs)
         return json.loads(data) if data else None
 
-    def stream(self, path: str, doing: str, query: Mapping[str, Any]) -> "Hijacked":
+    def stream(self, path: str, doing: str, query: Mapping[str, Any]) -> Hijacked:
         """A hijacked connection (attach): the raw byte stream of a container's output."""
-        sock: Optional[socket.socket] = None
+        sock: socket.socket | None = None
         try:
             sock = self._socket(None)
-            request = (f"POST {API}{path}?{urlencode(query)} HTTP/1.1\r\nHost: docker\r\n"
+            request = (f"POST {API}{path}?{_query(query)} HTTP/1.1\r\nHost: docker\r\n"
                        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
             sock.sendall(request.encode())
             head = b""
@@ -347,6 +363,15 @@ class Engine:
             raise EngineError(status, _message(rest) or f"HTTP {status}")
         return Hijacked(sock, rest)
 
+    def remove(self, cid: str) -> None:
+        """Force-removes a container; one that is already gone (or going) is fine."""
+        try:
+            self.request("DELETE", f"/containers/{path_of(cid)}", f"removing container {cid[:12]}",
+                         query={"force": "1", "v": "1"})
+        except EngineError as error:
+            if error.status != 404 and "already in progress" not in error.message:
+                raise failed(error, f"removing container {cid[:12]}")
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -356,18 +381,18 @@ class Engine:
 class Pending:
     """Calls sent by `Engine.send`, their answers not read yet."""
 
-    def __init__(self, engine: Engine, conn: _Connection, methods: List[str], doing: str,
-                 limit: Optional[int]) -> None:
+    def __init__(self, engine: Engine, conn: _Connection, methods: list[str], doing: str,
+                 limit: int | None) -> None:
         self._engine = engine
         self._conn = conn
         self._methods = methods
         self._doing = doing
         self._limit = limit
 
-    def answers(self) -> List[Union[Answer, EngineError, TooLarge]]:
+    def answers(self) -> list[Answer | EngineError | TooLarge]:
         """One per call, in order: an error status or a body over the limit in place of its answer
         (the calls after a body over the limit are then not read); a dead engine or a timeout raise."""
-        answers: List[Union[Answer, EngineError, TooLarge]] = []
+        answers: list[Answer | EngineError | TooLarge] = []
         try:
             for method in self._methods:
                 status, headers, data, _ = self._conn.receive(method, self._limit)
@@ -387,6 +412,10 @@ class Pending:
         return answers
 
 
+def failed(error: EngineError, doing: str) -> UserError:
+    return UserError(f"Docker failed while {doing}: {error.message}")
+
+
 def not_reachable(doing: str) -> str:
     return f"Docker is not reachable while {doing}: is the Docker daemon running?"
 
@@ -395,7 +424,7 @@ def permission_denied(doing: str) -> str:
     return f"Permission denied on the Docker socket while {doing}: is the dokku user in the docker group?"
 
 
-def _answer(status: int, headers: Dict[str, str], data: bytes, limit: Optional[int]) -> Answer:
+def _answer(status: int, headers: dict[str, str], data: bytes, limit: int | None) -> Answer:
     if limit is not None and len(data) > limit:
         raise TooLarge(limit)
     if status >= 400:
@@ -413,7 +442,16 @@ def _message(data: bytes) -> str:
 
 def path_of(name: str) -> str:
     """An image or container name as a URL path segment (`dokku/shop:latest` keeps its slash)."""
-    return quote(name, safe="/:@")
+    return _escape(name, b"/:@")
+
+
+def _query(query: Mapping[str, Any]) -> str:
+    return "&".join(f"{_escape(str(key))}={_escape(str(value))}" for key, value in query.items())
+
+
+def _escape(text: str, safe: bytes = b"") -> str:
+    """Percent-encoding, as urllib.parse.quote does it (which loads ipaddress and more to get here)."""
+    return "".join(chr(byte) if byte in UNRESERVED or byte in safe else f"%{byte:02X}" for byte in text.encode())
 
 
 class Hijacked:
@@ -424,7 +462,7 @@ class Hijacked:
         self._buffer = bytearray(buffered)
         self.closed = False
 
-    def frames(self, slice_seconds: float, between: Callable[[], None]) -> Iterator[Tuple[int, bytes]]:
+    def frames(self, slice_seconds: float, between: Callable[[], None]) -> Iterator[tuple[int, bytes]]:
         """(stream, payload) frames until the engine closes the stream; `between` runs at least every
         `slice_seconds`, output or not (timeouts and interrupts are checked there)."""
         self.sock.settimeout(slice_seconds)
@@ -460,7 +498,7 @@ class Hijacked:
                 pass
 
 
-def decode_stat(header: str) -> Dict[str, Any]:
+def decode_stat(header: str) -> dict[str, Any]:
     """X-Docker-Container-Path-Stat: base64 JSON with the file's mode and resolved link target."""
     try:
         value = json.loads(binascii.a2b_base64(header))

@@ -2,13 +2,15 @@
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Callable, List
 
 import pytest
 
-from dokku_migrations.engine import Engine, EngineError, TooLarge, Unreachable
+from dokku_migrations.engine import Engine, EngineError, TooLarge, Unreachable, path_of
 
 
 def ok(body: bytes, status: str = "200 OK") -> bytes:
@@ -160,7 +162,7 @@ def test_sent_calls_are_all_asked_before_any_answer_is_read(serve):
     a, b, c = (answers[0] for answers in (each.answers() for each in pending))
     assert json.loads(a[2]) == "/v1.40/a"
     assert isinstance(b, EngineError) and b.status == 404
-    assert json.loads(c[2]) == "/v1.40/c?path=%2Fx+y"
+    assert json.loads(c[2]) == "/v1.40/c?path=%2Fx%20y"
 
 
 def test_calls_sent_on_one_connection_are_answered_in_order(serve):
@@ -175,3 +177,17 @@ def test_a_body_over_the_limit_ends_the_answers_of_its_connection(serve):
     _, engine = serve(lambda head: ok(b"x" * 100))
     answers = engine.send([("GET", "/a", {}, None), ("GET", "/b", {}, None)], "asking", limit=50).answers()
     assert len(answers) == 1 and isinstance(answers[0], TooLarge)
+
+
+@pytest.mark.parametrize("name", ["dokku/shop:latest", "registry.example.com:5000/a/b@sha256:0f", "x y/é+%?#&="])
+def test_names_in_paths_are_escaped_as_urllib_would(name):
+    from urllib.parse import quote
+    assert path_of(name) == quote(name, safe="/:@")
+
+
+def test_loading_the_engine_client_loads_no_typing_pathlib_or_urllib():
+    code = ("import sys; import dokku_migrations.engine; "
+            "print(sorted(m for m in ('typing', 'pathlib', 'urllib.parse', 'http.client') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "[]"
