@@ -2,19 +2,19 @@
 
 Maps every failure to one Dokku-style ` !     ` line and an exit code; a traceback is shown
 only with DOKKU_TRACE set. Heavy imports happen after dispatch, so `install` (system Python,
-no dependencies yet) and help stay cheap.
+no dependencies yet) stays cheap; the head start of a deploy (headstart.py) comes before them all.
 """
+
+from __future__ import annotations
 
 import os
 import sys
-from typing import List
 
-from . import interrupts
+from . import headstart
 from .errors import UserError
-from .output import warn
 
 
-def dispatch(argv: List[str]) -> None:
+def dispatch(argv: list[str]) -> None:
     if not argv:
         raise UserError("Usage: python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...")
     kind, rest = argv[0], argv[1:]
@@ -22,6 +22,7 @@ def dispatch(argv: List[str]) -> None:
         from .install import install
         install(os.environ)
         return
+    from . import interrupts
     interrupts.install()
     if kind == "try":
         from .tryout import main as try_main
@@ -33,8 +34,6 @@ def dispatch(argv: List[str]) -> None:
     ctx = Context.from_environ(os.environ)
     try:
         if kind == "trigger":
-            from .prefetch import start
-            start(ctx, rest[0], rest[1:])  # before the heavy imports, so the engine works meanwhile
             from .triggers import TRIGGERS
             if rest[0] not in TRIGGERS:
                 raise UserError(f"Unknown trigger {rest[0]}")
@@ -49,8 +48,9 @@ def dispatch(argv: List[str]) -> None:
         ctx.close()
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     try:
+        headstart.begin(argv, os.environ)  # before anything else is loaded: see headstart.py
         dispatch(argv)
     except UserError as error:
         warn(error.message)
@@ -66,7 +66,14 @@ def main(argv: List[str]) -> int:
         warn(f"dokku-migrations hit an unexpected error: {type(error).__name__}: {error} "
              "(rerun with DOKKU_TRACE=1 for details)")
         return 1
+    finally:
+        headstart.discard()
     return 0
+
+
+def warn(message: str) -> None:
+    from .output import warn as fail
+    fail(message)
 
 
 def exit_now(code: int) -> None:

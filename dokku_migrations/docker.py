@@ -6,7 +6,6 @@ them. Returns plain values and raises UserError with a readable message; no call
 process errors.
 """
 
-import io
 import json
 import os
 import socket
@@ -14,27 +13,11 @@ import subprocess
 import threading
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from . import labels
-from .engine import (
-    Engine,
-    EngineError,
-    Hijacked,
-    Pending,
-    TooLarge,
-    decode_stat,
-    not_reachable,
-    path_of,
-    permission_denied,
-)
+from . import headstart, labels
+from .engine import Engine, EngineError, Hijacked, failed, not_reachable, path_of, permission_denied
 from .errors import UserError
 from .image import ImageInfo
-
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-SYMLINK_MODE = 1 << 27  # Go's os.ModeSymlink, as the engine reports a path's mode
-
-
-def failed(error: EngineError, doing: str) -> UserError:
-    return UserError(f"Docker failed while {doing}: {error.message}")
+from .probe import Probe
 
 
 class MigrationContainer(NamedTuple):
@@ -52,7 +35,7 @@ class Docker:
         self.binary = binary
         self.env = dict(env)
         self.engine = Engine(env)
-        self._probes: Dict[Tuple[str, Tuple[str, ...], str], _Probe] = {}
+        self._probes = headstart.take()  # files already on their way, read for this run
 
     # --- images -----------------------------------------------------------------------------
     def inspect_image(self, ref: str) -> Optional[ImageInfo]:
@@ -95,18 +78,13 @@ class Docker:
 
     def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
         """Reads small files out of an image without running it (never-started containers, labelled
-        with the app they read for, always removed); what `prefetch` started is only collected.
+        with the app they read for, always removed); what headstart.py started is only collected.
 
         Symlinks are followed inside the image's own filesystem (the engine resolves the link
         target within the container's root), never the host's.
         """
-        probe = self._probes.pop((image, tuple(paths), owner), None) or _Probe(self, image, paths, owner)
+        probe = self._probes.pop((image, tuple(paths), owner), None) or Probe(self.engine, image, paths, owner)
         return probe.collect()
-
-    def prefetch(self, image: str, paths: List[str], owner: str = "") -> None:
-        """Starts `read_file(image, paths, owner)` and returns at once: the engine packs the files
-        while the plugin gets on with other work. Unread when the process ends, they are discarded."""
-        self._probes.setdefault((image, tuple(paths), owner), _Probe(self, image, paths, owner))
 
     # --- the migration container ------------------------------------------------------------
     def create(self, args: List[str], env: Mapping[str, str], env_file: bytes = b"") -> str:
@@ -198,12 +176,7 @@ class Docker:
 
     def remove(self, cid: str) -> None:
         """Force-removes; a container that is already gone is fine."""
-        try:
-            self.engine.request("DELETE", f"/containers/{cid}", f"removing container {cid[:12]}",
-                                query={"force": "1", "v": "1"})
-        except EngineError as error:
-            if error.status != 404 and "already in progress" not in error.message:
-                raise failed(error, f"removing container {cid[:12]}")
+        self.engine.remove(cid)
 
     # --- what runs for an app ---------------------------------------------------------------
     def _containers(self, labels: List[str], every: bool, doing: str) -> List[Dict[str, Any]]:
@@ -320,90 +293,6 @@ class Docker:
         self.engine.close()
 
 
-class _Probe:
-    """Files read out of an image by never-started containers, one container per file.
-
-    The engine holds a container's lock while it packs a file out of it (Docker 20.10 re-executes
-    itself for that, ~35 ms), so the files of one container would come one after the other; those
-    of several containers come together. Each container's create, archive and remove go out at
-    once on a connection of their own and are answered in order: the engine does all of it while
-    the plugin goes on, and removes the container even if its answers are never read.
-    """
-
-    def __init__(self, docker: Docker, image: str, paths: List[str], owner: str) -> None:
-        self.docker = docker
-        self.image = image
-        self.owner = owner
-        self.doing = f"reading files from {image}"
-        self.paths = list(paths)
-        self.sent = {path: self._send(path) for path in paths}  # the path wanted -> what reads it now
-
-    def _send(self, target: str) -> Tuple[str, str, Pending]:
-        name = f"dokku-migrations-probe-{os.urandom(8).hex()}"
-        body = {"Image": self.image, "Cmd": ["/nonexistent"], "Labels": {labels.PROBE: self.owner},
-                "NetworkDisabled": True, "HostConfig": {"NetworkMode": "none"}}
-        return target, name, self.docker.engine.send([
-            ("POST", "/containers/create", {"name": name}, body),
-            ("GET", f"/containers/{name}/archive", {"path": target}, None),
-            ("DELETE", f"/containers/{name}", {"force": "1", "v": "1"}, None),
-        ], self.doing, limit=MAX_MANIFEST_BYTES + 64 * 1024)
-
-    def collect(self) -> Dict[str, Optional[bytes]]:
-        """A symlink's target is read in a second round, by a container of its own."""
-        found: Dict[str, Optional[bytes]] = {}
-        for _ in range(2):
-            following: Dict[str, Tuple[str, str, Pending]] = {}
-            for path, (target, answers) in self._finish().items():
-                created, archive = (answers + [None, None])[:2]
-                if isinstance(created, EngineError):
-                    raise failed(created, self.doing)
-                if isinstance(archive, TooLarge):
-                    raise too_large(target)
-                if isinstance(archive, EngineError):
-                    if archive.status in (404, 400) or "not a directory" in archive.message:
-                        found[path] = None
-                        continue
-                    raise failed(archive, f"reading {target} from the image")
-                if archive is None:
-                    raise failed(EngineError(0, "no answer"), f"reading {target} from the image")
-                _, headers, data = archive
-                stat = decode_stat(headers.get("x-docker-container-path-stat", ""))
-                link = stat.get("linkTarget") or ""
-                if int(stat.get("mode") or 0) & SYMLINK_MODE and link and link != target:
-                    following[path] = self._send(link)
-                    continue
-                found[path] = _single_file(data, target)
-            self.sent = following
-        self.discard()  # a link to a link is not followed further
-        return {path: found.get(path) for path in self.paths}
-
-    def _finish(self) -> Dict[str, Tuple[str, List[Any]]]:
-        """Every answer of every container sent; a container whose removal went unanswered (the
-        engine failed, a body over the limit was left unread) is removed by name."""
-        sent, self.sent = self.sent, {}
-        results: Dict[str, Tuple[str, List[Any]]] = {}
-        problem: Optional[BaseException] = None
-        for path, (target, name, pending) in sent.items():
-            answers: List[Any] = []
-            try:
-                answers = list(pending.answers())
-            except (UserError, OSError) as error:
-                problem = problem or error
-            removed = answers[2:3]
-            if not removed or (isinstance(removed[0], EngineError) and removed[0].status != 404):
-                try:
-                    self.docker.remove(name)
-                except UserError as error:
-                    problem = problem or error
-            results[path] = (target, answers)
-        if problem is not None:
-            raise problem
-        return results
-
-    def discard(self) -> None:
-        self._finish()
-
-
 def demultiplex(data: bytes) -> bytes:
     """The payloads of Docker's multiplexed stream format (8-byte frame headers), concatenated."""
     out = bytearray()
@@ -421,24 +310,6 @@ def _feed(fd: int, data: bytes) -> None:
             pipe.write(data)
     except OSError:
         pass
-
-
-def _single_file(data: bytes, path: str) -> Optional[bytes]:
-    """The one regular file in an archive the engine sent; None for a directory or anything else."""
-    import tarfile  # only when a file was found: a deploy without one never pays for it
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        member = next(iter(archive.getmembers()), None)
-        if member is None or not member.isfile():
-            return None
-        if member.size > MAX_MANIFEST_BYTES:
-            raise too_large(path)
-        handle = archive.extractfile(member)
-        return handle.read() if handle else None
-
-
-def too_large(path: str) -> UserError:
-    return UserError(f"{path} in the image is larger than the {MAX_MANIFEST_BYTES // (1024 * 1024)} MB "
-                     "a manifest may be")
 
 
 def explain(stderr: bytes, code: int, doing: str) -> UserError:
