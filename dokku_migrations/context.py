@@ -1,7 +1,7 @@
 """Everything a trigger, a command or the watchdog works with, built from Dokku's environment.
 
 Each part is built (and its module imported) when first used: `migrations:set`, `post-delete` or
-the renames never talk to Docker, so they never load the engine client.
+the renames never talk to Docker, so they never load docker.py or build a client.
 """
 
 from functools import cached_property
@@ -47,6 +47,6 @@ class Context:
         return Gate(self._data)
 
     def close(self) -> None:
-        """Ends what was started for the run and left unused (files prefetched from an image)."""
+        """Ends what was started for the run and left unused (manifests the head start asked for)."""
         if "docker" in self.__dict__:
             self.docker.close()
