@@ -2,19 +2,19 @@
 
 Maps every failure to one Dokku-style ` !     ` line and an exit code; a traceback is shown
 only with DOKKU_TRACE set. Heavy imports happen after dispatch, so `install` (system Python,
-no dependencies yet) and help stay cheap.
+no dependencies yet) stays cheap; the head start of a deploy (headstart.py) comes before them all.
 """
+
+from __future__ import annotations
 
 import os
 import sys
-from typing import List
 
-from . import interrupts
+from . import headstart
 from .errors import UserError
-from .output import warn
 
 
-def dispatch(argv: List[str]) -> None:
+def dispatch(argv: list[str]) -> None:
     if not argv:
         raise UserError("Usage: python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...")
     kind, rest = argv[0], argv[1:]
@@ -22,30 +22,35 @@ def dispatch(argv: List[str]) -> None:
         from .install import install
         install(os.environ)
         return
+    from . import interrupts
     interrupts.install()
     if kind == "try":
         from .tryout import main as try_main
         try_main(rest, os.environ)
         return
+    if kind not in ("trigger", "command") or not rest:
+        raise UserError(f"Unknown entry point '{kind}'")
     from .context import Context
-    if kind == "trigger" and rest:
-        from .triggers import TRIGGERS
-        if rest[0] not in TRIGGERS:
-            raise UserError(f"Unknown trigger {rest[0]}")
-        TRIGGERS[rest[0]](Context.from_environ(os.environ), rest[1:], os.environ)
-        return
-    if kind == "command" and rest:
+    ctx = Context.from_environ(os.environ)
+    try:
+        if kind == "trigger":
+            from .triggers import TRIGGERS
+            if rest[0] not in TRIGGERS:
+                raise UserError(f"Unknown trigger {rest[0]}")
+            TRIGGERS[rest[0]](ctx, rest[1:], os.environ)
+            return
         from .commands import COMMANDS
         if rest[0] not in COMMANDS:
             raise UserError(f"Unknown command {rest[0]}: see 'dokku migrations:help'",
                             int(os.environ.get("DOKKU_NOT_IMPLEMENTED_EXIT", "10")))
-        COMMANDS[rest[0]](Context.from_environ(os.environ), rest, os.environ)
-        return
-    raise UserError(f"Unknown entry point '{kind}'")
+        COMMANDS[rest[0]](ctx, rest, os.environ)
+    finally:
+        ctx.close()
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     try:
+        headstart.begin(argv, os.environ)  # before anything else is loaded: see headstart.py
         dispatch(argv)
     except UserError as error:
         warn(error.message)
@@ -61,8 +66,31 @@ def main(argv: List[str]) -> int:
         warn(f"dokku-migrations hit an unexpected error: {type(error).__name__}: {error} "
              "(rerun with DOKKU_TRACE=1 for details)")
         return 1
+    finally:
+        headstart.discard()
     return 0
 
 
+def warn(message: str) -> None:
+    from .output import warn as fail
+    fail(message)
+
+
+def exit_now(code: int) -> None:
+    """Ends the process without the interpreter's teardown of every module it loaded (~20M
+    instructions, ~5 ms of every deploy): the plugin closes its own files and waits for its own
+    processes, so the output is all there is left to flush. Like the interpreter's own exit, an
+    output that cannot be flushed ends the process with 120."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = 120
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

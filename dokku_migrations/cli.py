@@ -1,33 +1,23 @@
-"""Parsing of `dokku migrations:*` argv into plain requests: pure, no I/O, one error line on bad input."""
+"""Parsing of `dokku migrations:*` argv into plain requests: pure, one error line on bad input; and
+the help, read from help.txt."""
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from .errors import UserError
+from .paths import PLUGIN_DIR
 
-SUMMARY = "Run database migrations from the incoming image before each deploy"
-
-USAGE: List[Tuple[str, str]] = [
-    ("migrations:help", "Show this help"),
-    ("migrations:run <app> [--image IMAGE] [--dry-run]", "Run migrations now (default: the deployed image)"),
-    ("migrations:rollback <app> [--image IMAGE] [--dry-run]",
-     "Undo the migrations of an image that never went live (rollback-command)"),
-    ("migrations:set [--global|<app>] <key> [<value>...]", "Set a setting; no value unsets it"),
-    ("migrations:report [<app>|--global] [--format stdout|json] [--migrations-<key>]", "Show settings and state"),
-    ("migrations:history <app> [--limit N] [--format json]", "List past runs, newest first"),
-    ("migrations:logs <app> [<run-id>]", "Show the output of a run (default: the latest)"),
-]
+HELP = PLUGIN_DIR / "help.txt"
 
 
 def help_text() -> str:
-    lines = ["Usage: dokku migrations[:COMMAND]", "", SUMMARY + ".", "", "Additional commands:"]
-    width = max(len(usage) for usage, _ in USAGE)
-    lines += [f"    {usage.ljust(width)}  {text}" for usage, text in USAGE]
-    lines += ["", "Settings (app value, else global value, else default):"]
-    from .settings import KEYS
-    lines += [f"    {key.name.ljust(8)}  {key.help}" for key in KEYS.values()]
-    return "\n".join(lines)
+    """`migrations:help`: help.txt, the one copy of the text (the `commands` shim prints it without Python)."""
+    return HELP.read_text(encoding="utf-8").rstrip("\n")
+
+
+# What `dokku help` lists for the plugin: help.txt's third line, as the shim reads it.
+SUMMARY = help_text().split("\n")[2].rstrip(".")
 
 
 @dataclass

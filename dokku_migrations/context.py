@@ -1,31 +1,52 @@
-"""Everything a trigger, a command or the watchdog works with, built once from Dokku's environment."""
+"""Everything a trigger, a command or the watchdog works with, built from Dokku's environment.
 
-from dataclasses import dataclass
-from typing import Mapping
+Each part is built (and its module imported) when first used: `migrations:set`, `post-delete` or
+the renames never talk to Docker, so they never load docker.py or build a client.
+"""
 
-from .docker import Docker
+from functools import cached_property
+from typing import TYPE_CHECKING, Dict, Mapping
+
 from .dokku import Dokku
-from .gate import Gate
-from .history import History
-from .settings import SettingsStore
+
+if TYPE_CHECKING:
+    from .docker import Docker
+    from .gate import Gate
+    from .history import History
+    from .settings import SettingsStore
 
 
-@dataclass(frozen=True)
 class Context:
-    dokku: Dokku
-    docker: Docker
-    settings: SettingsStore
-    history: History
-    gate: Gate
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env: Dict[str, str] = dict(env)
+        self.dokku = Dokku.from_environ(env)
+        self._data = self.dokku.lib_root / "data" / "migrations"
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> "Context":
-        dokku = Dokku.from_environ(env)
-        data = dokku.lib_root / "data" / "migrations"
-        return cls(
-            dokku=dokku,
-            docker=Docker(dokku.docker_bin, env),
-            settings=SettingsStore(dokku.lib_root / "config" / "migrations"),
-            history=History(data),
-            gate=Gate(data),
-        )
+        return cls(env)
+
+    @cached_property
+    def docker(self) -> "Docker":
+        from .docker import Docker
+        return Docker(self.dokku.docker_bin, self._env)
+
+    @cached_property
+    def settings(self) -> "SettingsStore":
+        from .settings import SettingsStore
+        return SettingsStore(self.dokku.lib_root / "config" / "migrations")
+
+    @cached_property
+    def history(self) -> "History":
+        from .history import History
+        return History(self._data)
+
+    @cached_property
+    def gate(self) -> "Gate":
+        from .gate import Gate
+        return Gate(self._data)
+
+    def close(self) -> None:
+        """Ends what was started for the run and left unused (manifests the head start asked for)."""
+        if "docker" in self.__dict__:
+            self.docker.close()

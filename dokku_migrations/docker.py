@@ -6,31 +6,21 @@ them. Returns plain values and raises UserError with a readable message; no call
 process errors.
 """
 
-import io
 import json
 import os
 import socket
 import subprocess
-import tarfile
 import threading
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from . import labels
-from .engine import Engine, EngineError, Hijacked, TooLarge, decode_stat, not_reachable, path_of, permission_denied
+from . import headstart, labels
+from .engine import Engine, EngineError, Hijacked, failed, not_reachable, path_of, permission_denied
 from .errors import UserError
 from .image import ImageInfo
-
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
-SYMLINK_MODE = 1 << 27  # Go's os.ModeSymlink, as the engine reports a path's mode
+from .probe import Probe
 
 
-def failed(error: EngineError, doing: str) -> UserError:
-    return UserError(f"Docker failed while {doing}: {error.message}")
-
-
-@dataclass(frozen=True)
-class MigrationContainer:
+class MigrationContainer(NamedTuple):
     """A container this plugin created for a run, as found on the engine."""
 
     id: str
@@ -45,6 +35,7 @@ class Docker:
         self.binary = binary
         self.env = dict(env)
         self.engine = Engine(env)
+        self._probes = headstart.take()  # files already on their way, read for this run
 
     # --- images -----------------------------------------------------------------------------
     def inspect_image(self, ref: str) -> Optional[ImageInfo]:
@@ -86,44 +77,14 @@ class Docker:
                 raise failed(error, f"removing {ref}")
 
     def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
-        """Reads small files out of an image without running it (create, archive, remove).
+        """Reads small files out of an image without running it (never-started containers, labelled
+        with the app they read for, always removed); what headstart.py started is only collected.
 
         Symlinks are followed inside the image's own filesystem (the engine resolves the link
-        target within the container's root), never the host's. The never-started probe container
-        is labelled with the app it reads for.
+        target within the container's root), never the host's.
         """
-        doing = f"reading files from {image}"
-        try:
-            created = self.engine.json("POST", "/containers/create", doing, body={
-                "Image": image, "Cmd": ["/nonexistent"], "Labels": {labels.PROBE: owner},
-                "NetworkDisabled": True, "HostConfig": {"NetworkMode": "none"}})
-        except EngineError as error:
-            raise failed(error, doing)
-        cid = created["Id"]
-        try:
-            return {path: self._copy_out(cid, path) for path in paths}
-        finally:
-            self.remove(cid)
-
-    def _copy_out(self, cid: str, path: str) -> Optional[bytes]:
-        doing = f"reading {path} from the image"
-        for _ in range(2):
-            try:
-                _, headers, data = self.engine.request("GET", f"/containers/{cid}/archive", doing, query={"path": path},
-                                                       limit=MAX_MANIFEST_BYTES + 64 * 1024)
-            except TooLarge:
-                raise too_large(path)
-            except EngineError as error:
-                if error.status in (404, 400) or "not a directory" in error.message:
-                    return None
-                raise failed(error, doing)
-            stat = decode_stat(headers.get("x-docker-container-path-stat", ""))
-            target = stat.get("linkTarget") or ""
-            if int(stat.get("mode") or 0) & SYMLINK_MODE and target and target != path:
-                path = target
-                continue
-            return _single_file(data, path)
-        return None
+        probe = self._probes.pop((image, tuple(paths), owner), None) or Probe(self.engine, image, paths, owner)
+        return probe.collect()
 
     # --- the migration container ------------------------------------------------------------
     def create(self, args: List[str], env: Mapping[str, str], env_file: bytes = b"") -> str:
@@ -215,12 +176,7 @@ class Docker:
 
     def remove(self, cid: str) -> None:
         """Force-removes; a container that is already gone is fine."""
-        try:
-            self.engine.request("DELETE", f"/containers/{cid}", f"removing container {cid[:12]}",
-                                query={"force": "1", "v": "1"})
-        except EngineError as error:
-            if error.status != 404 and "already in progress" not in error.message:
-                raise failed(error, f"removing container {cid[:12]}")
+        self.engine.remove(cid)
 
     # --- what runs for an app ---------------------------------------------------------------
     def _containers(self, labels: List[str], every: bool, doing: str) -> List[Dict[str, Any]]:
@@ -333,6 +289,9 @@ class Docker:
         return [container["Id"] for container in self._containers([label], True, "listing the throwaway containers")]
 
     def close(self) -> None:
+        """Discards what was prefetched and never read (its containers removed), then disconnects."""
+        while self._probes:
+            self._probes.popitem()[1].discard()
         self.engine.close()
 
 
@@ -353,23 +312,6 @@ def _feed(fd: int, data: bytes) -> None:
             pipe.write(data)
     except OSError:
         pass
-
-
-def _single_file(data: bytes, path: str) -> Optional[bytes]:
-    """The one regular file in an archive the engine sent; None for a directory or anything else."""
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        member = next(iter(archive.getmembers()), None)
-        if member is None or not member.isfile():
-            return None
-        if member.size > MAX_MANIFEST_BYTES:
-            raise too_large(path)
-        handle = archive.extractfile(member)
-        return handle.read() if handle else None
-
-
-def too_large(path: str) -> UserError:
-    return UserError(f"{path} in the image is larger than the {MAX_MANIFEST_BYTES // (1024 * 1024)} MB "
-                     "a manifest may be")
 
 
 def explain(stderr: bytes, code: int, doing: str) -> UserError:

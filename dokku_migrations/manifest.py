@@ -6,14 +6,16 @@ A rule has one of two forms:
   allows), `command` runs; what the script says is left to the tool that runs it.
 - `file:jsonpath`, e.g. `app.json:$.migrations.command`: the non-empty string found there is the command.
 Either way the project opts in from its own files; nothing is run because a framework merely looks present.
-Everything here is pure: the caller reads the files out of the image and passes their bytes.
+Everything here is pure: the caller reads the files out of the image and passes their bytes. Every
+deploy of every app comes through here, so values are NamedTuples (a dataclass costs ~0.5 ms to
+define) and jsonpath-ng is imported only for a path that is not a plain dotted one.
 """
 
 import json
 import posixpath
-from dataclasses import dataclass
+import re
 from functools import cache
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .errors import UserError
 
@@ -31,10 +33,15 @@ MAX_NESTING = 200
 # Read by `try` only: a deploy migrates whatever database the app is linked to.
 APP_JSON = "app.json"
 DATABASE_PATH = "$.migrations.database"
+# `$` then `.name` steps, a name bare (as jsonpath-ng's lexer reads an identifier) or quoted without escapes.
+DOTTED = re.compile(r"""\$(?:\.(?:[A-Za-z_][A-Za-z0-9_-]*|"[^"\\]+"|'[^'\\]+'))+""")
+STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_-]*|"[^"\\]+"|'[^'\\]+')""")
+RESERVED = ("where", "wherenot", "*")  # jsonpath-ng's words for filters and the wildcard
+
+Finder = Callable[[object], List[object]]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     file: str
     jsonpath: str
     command: str = ""  # empty: the value found at jsonpath is the command
@@ -43,8 +50,7 @@ class Rule:
         return f"{self.file}:{self.jsonpath}=>{self.command}" if self.command else f"{self.file}:{self.jsonpath}"
 
 
-@dataclass(frozen=True)
-class Detection:
+class Detection(NamedTuple):
     rule: Rule
     path: str
     command: str
@@ -71,18 +77,45 @@ def parse_rule(text: str) -> Rule:
         raise UserError(f"Invalid detect rule '{text}': the command after '=>' is empty; to run the command "
                         "written in the file, leave out the '=>'")
     try:
-        compiled(jsonpath)
+        finder(jsonpath)
     except Exception as error:
         raise UserError(f"Invalid detect rule '{text}': '{jsonpath}' is not a JSONPath ({error})")
     return Rule(file, jsonpath, command)
 
 
+def dotted_keys(jsonpath: str) -> Optional[Tuple[str, ...]]:
+    """The keys of a plain dotted path (`$.scripts.migrate`, `$.scripts."db:migrate"`), or None for
+    any other JSONPath."""
+    if not DOTTED.fullmatch(jsonpath):
+        return None
+    keys = tuple(step[1:-1] if step[0] in "\"'" else step for step in STEP.findall(jsonpath))
+    return None if any(key in RESERVED for key in keys) else keys
+
+
 @cache
-def compiled(jsonpath: str) -> Any:
-    """Each JSONPath is parsed once per process: jsonpath-ng rebuilds its parser on every parse, and
-    it is imported only when a rule is first read (help, history and logs never pay for it)."""
+def finder(jsonpath: str) -> Finder:
+    """What a JSONPath finds in a document, as a list of values; each path is parsed once per process.
+
+    The default rules' paths are plain dotted paths, walked here key by key with jsonpath-ng's own
+    answer (a missing key, or a step into something that is not an object, finds nothing). Any
+    other path goes to jsonpath-ng, imported only then: importing it and building its parser
+    costs a deploy more than all the rest of its Python work.
+    """
+    keys = dotted_keys(jsonpath)
+    if keys is not None:
+        return lambda document: walk(document, keys)
     from jsonpath_ng import parse
-    return parse(jsonpath)
+    parsed = parse(jsonpath)
+    return lambda document: [match.value for match in parsed.find(document)]
+
+
+def walk(document: object, keys: Tuple[str, ...]) -> List[object]:
+    value = document
+    for key in keys:
+        if not isinstance(value, dict) or key not in value:
+            return []
+        value = value[key]
+    return [value]
 
 
 def candidate_paths(rule: Rule, workdir: str) -> List[str]:
@@ -142,10 +175,10 @@ def nesting_depth(text: str) -> int:
 def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
     """The command the rule finds in one manifest; None when its JSONPath finds nothing, or only
     something empty; an error naming the file when what it finds cannot be what the rule expects."""
-    matches = compiled(rule.jsonpath).find(document)
+    matches = finder(rule.jsonpath)(document)
     if not matches:
         return None
-    value = matches[0].value
+    value = matches[0]
     fix = "fix it, or set the command with 'dokku migrations:set <app> command ...'"
     if not rule.command:
         if not isinstance(value, str):
@@ -179,12 +212,18 @@ def kind_of(value: object) -> str:
     return "a string"
 
 
+def wanted_paths(rules: Sequence[Rule], workdir: str) -> List[str]:
+    """Every file detection reads, in the order the rules name them: all are read at once."""
+    wanted: List[str] = []
+    for rule in rules:
+        wanted += [path for path in candidate_paths(rule, workdir) if path not in wanted]
+    return wanted
+
+
 def detect(rules: Sequence[Rule], workdir: str,
            read_files: Callable[[List[str]], Dict[str, Optional[bytes]]]) -> Optional[Detection]:
     """The first rule whose file exists and whose JSONPath finds a command; None when none does."""
-    wanted: List[str] = []
-    for rule in rules:
-        wanted += [p for p in candidate_paths(rule, workdir) if p not in wanted]
+    wanted = wanted_paths(rules, workdir)
     files = read_files(wanted) if wanted else {}
     documents: Dict[str, object] = {}
     for rule in rules:

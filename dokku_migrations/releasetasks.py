@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from .manifest import Rule, compiled, detect, load_json
+from .manifest import Rule, detect, finder, load_json
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ def migration_commands(command: str, rules: Sequence[Rule], workdir: str,
     detection = detect(rules, workdir, lambda paths: {path: files.get(path) for path in paths}) if files else None
     data = files.get(detection.path) if detection is not None and detection.rule.command else None
     if detection is not None and data is not None:
-        matches = compiled(detection.rule.jsonpath).find(load_json(detection.path, data))
-        value = matches[0].value if matches else None
+        matches = finder(detection.rule.jsonpath)(load_json(detection.path, data))
+        value = matches[0] if matches else None
         scripts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         commands += [script for script in scripts if isinstance(script, str) and script.strip()]
     return commands

@@ -6,19 +6,17 @@ and written atomically, so a bad `set` changes nothing.
 """
 
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from .errors import UserError
-from .files import write_atomic
 from .manifest import DEFAULT_RULES, Rule, parse_rule
 
 GLOBAL = "--global"
-SIZE = re.compile(r"[1-9][0-9]*[bkmg]?", re.IGNORECASE)
-CPUS = re.compile(r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?")
-DIGITS = re.compile(r"[0-9]{1,9}")
+# Patterns, compiled (and cached by `re`) when a value is first validated: a deploy only reads.
+SIZE = r"[1-9][0-9]*[bkmg]?"
+CPUS = r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?"
+DIGITS = r"[0-9]{1,9}"
 
 
 def parse_bool(value: str) -> str:
@@ -29,19 +27,19 @@ def parse_bool(value: str) -> str:
 
 
 def parse_seconds(value: str) -> str:
-    if not DIGITS.fullmatch(value):
+    if not re.fullmatch(DIGITS, value):
         raise UserError(f"'{value}' is not a number of seconds: use a whole number, 0 for no timeout")
     return str(int(value))
 
 
 def parse_grace(value: str) -> str:
-    if not DIGITS.fullmatch(value) or int(value) > 3600:
+    if not re.fullmatch(DIGITS, value) or int(value) > 3600:
         raise UserError(f"'{value}' is not a grace period: use a whole number of seconds from 0 to 3600")
     return str(int(value))
 
 
 def parse_keep(value: str) -> str:
-    if not DIGITS.fullmatch(value) or not 1 <= int(value) <= 100000:
+    if not re.fullmatch(DIGITS, value) or not 1 <= int(value) <= 100000:
         raise UserError(f"'{value}' is not a number of runs to keep: use a whole number from 1")
     return str(int(value))
 
@@ -55,13 +53,13 @@ def parse_command(value: str) -> str:
 
 
 def parse_memory(value: str) -> str:
-    if not SIZE.fullmatch(value):
+    if not re.fullmatch(SIZE, value, re.IGNORECASE):
         raise UserError(f"'{value}' is not a memory size: use a number with b, k, m or g, e.g. 512m")
     return value.lower()
 
 
 def parse_cpus(value: str) -> str:
-    if not CPUS.fullmatch(value):
+    if not re.fullmatch(CPUS, value):
         raise UserError(f"'{value}' is not a number of CPUs: use a positive number, e.g. 0.5 or 2")
     return value
 
@@ -74,25 +72,24 @@ def parse_rules(value: str) -> str:
     return "\n".join(str(parse_rule(rule)) for rule in rules)
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
+    """A setting: its name, default and validation (what it means is said in help.txt)."""
+
     name: str
     default: str
     parse: Callable[[str], str]
-    help: str
 
 
 KEYS: Dict[str, Key] = {key.name: key for key in (
-    Key("enabled", "true", parse_bool, "run migrations on deploy (true/false)"),
-    Key("command", "", parse_command, "command to run instead of the detected one"),
-    Key("rollback-command", "", parse_command, "command 'migrations:rollback' runs to undo the last migrations"),
-    Key("timeout", "1800", parse_seconds, "seconds before the migration is stopped (0: none)"),
-    Key("grace", "10", parse_grace, "seconds a stopped migration gets to clean up before it is killed"),
-    Key("detect", "\n".join(DEFAULT_RULES), parse_rules,
-        "detection rules, file:jsonpath=>command or file:jsonpath, tried in order"),
-    Key("keep", "20", parse_keep, "runs kept in history per app"),
-    Key("memory", "", parse_memory, "memory limit of the migration container, e.g. 512m"),
-    Key("cpus", "", parse_cpus, "CPU limit of the migration container, e.g. 1.5"),
+    Key("enabled", "true", parse_bool),
+    Key("command", "", parse_command),
+    Key("rollback-command", "", parse_command),
+    Key("timeout", "1800", parse_seconds),
+    Key("grace", "10", parse_grace),
+    Key("detect", "\n".join(DEFAULT_RULES), parse_rules),
+    Key("keep", "20", parse_keep),
+    Key("memory", "", parse_memory),
+    Key("cpus", "", parse_cpus),
 )}
 
 
@@ -102,8 +99,7 @@ def key_named(name: str) -> Key:
     return KEYS[name]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Effective values for one app, each with where it came from (app, global, default)."""
 
     values: Dict[str, Tuple[str, str]]
@@ -180,6 +176,7 @@ class SettingsStore:
                 pass
             return None
         parsed = key.parse(value)
+        from .files import write_atomic  # a deploy only reads settings: it starts without this
         try:
             write_atomic(path, parsed.encode("utf-8"))
         except OSError as error:
@@ -187,8 +184,10 @@ class SettingsStore:
         return parsed
 
     def copy(self, old: str, new: str) -> None:
+        import shutil
         if self._dir(old).is_dir():
             shutil.copytree(self._dir(old), self._dir(new), dirs_exist_ok=True)
 
     def delete(self, app: str) -> None:
+        import shutil
         shutil.rmtree(self._dir(app), ignore_errors=True)

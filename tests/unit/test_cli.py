@@ -1,10 +1,15 @@
 """Parsing `dokku migrations:*` argv: words, known flags, and one readable error for anything else."""
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from dokku_migrations.cli import app_from, help_text, no_extra, output_format, positive_int, split
+from dokku_migrations.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
 from dokku_migrations.errors import UserError
 from dokku_migrations.settings import KEYS
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_command_name_words_and_flags_are_separated():
@@ -140,9 +145,23 @@ def test_no_left_over_words_is_fine():
 
 
 def test_the_help_lists_every_command_and_every_setting():
+    from dokku_migrations.commands import COMMANDS
     text = help_text()
-    for command in ("migrations:run", "migrations:set", "migrations:report", "migrations:history",
-                    "migrations:logs", "migrations:help"):
-        assert command in text
+    for command in COMMANDS:
+        if command.startswith("migrations:"):
+            assert f"    {command} " in text
     for name in KEYS:
         assert f"    {name.ljust(8)}  " in text
+
+
+@pytest.mark.parametrize("argv", [["migrations:help"], ["migrations"]])
+def test_the_commands_shim_prints_the_same_help_without_python(argv):
+    result = subprocess.run(["/bin/bash", str(REPO / "commands"), *argv], capture_output=True, text=True,
+                            env={"PATH": "/nonexistent"})
+    assert (result.returncode, result.stdout, result.stderr) == (0, help_text() + "\n", "")
+
+
+def test_dokku_help_gets_the_summary_from_the_shim():
+    result = subprocess.run(["/bin/bash", str(REPO / "commands"), "help"], capture_output=True, text=True,
+                            env={"PATH": "/nonexistent"})
+    assert result.stdout == f"    migrations, {SUMMARY}\n"

@@ -2,12 +2,25 @@
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from dokku_migrations.errors import UserError
-from dokku_migrations.manifest import (DEFAULT_RULES, MAX_NESTING, Rule, candidate_paths, command_from, detect,
-                                       load_json, parse_rule)
+from dokku_migrations.manifest import (
+    DEFAULT_RULES,
+    MAX_NESTING,
+    Rule,
+    candidate_paths,
+    command_from,
+    detect,
+    dotted_keys,
+    finder,
+    load_json,
+    parse_rule,
+)
 
 DEFAULT = [parse_rule(text) for text in DEFAULT_RULES]
 NPM = parse_rule("package.json:$.scripts.migrate=>npm run migrate")
@@ -390,3 +403,43 @@ def test_a_rule_with_an_arrow_and_an_empty_command_is_refused_pointing_to_the_fo
 def test_a_rule_spanning_more_than_one_line_is_refused(breaker):
     with pytest.raises(UserError, match="must be one line"):
         parse_rule(f"package.json:$.scripts.migrate=>npm run migrate{breaker}rm -rf /")
+
+
+# --- the dotted fast path: jsonpath-ng's answer without jsonpath-ng ----------------------------
+
+DOTTED_PATHS = ["$.scripts.migrate", "$.migrations.command", "$.scripts.db-migrate", '$.scripts."db:migrate"',
+                "$.scripts.'db:migrate'", '$."a.b"', "$.a_b.c9", "$._x", '$."0"', "$.a.b.c.d", '$."x y"',
+                "$.'a\"b'", '$."a\'b"', "$.scripts.where2"]
+DOCUMENTS = [{}, [], "text", None, 1, True,
+             {"scripts": {"migrate": "x", "db-migrate": None, "db:migrate": ["a"], "where2": 0}},
+             {"scripts": []}, {"scripts": "text"}, {"scripts": None}, {"migrations": {"command": 5}},
+             {"a.b": 1, "a": {"b": 2}}, {"a_b": {"c9": {}}}, {"_x": False}, {"0": 0}, [{"0": 1}],
+             {"a": {"b": {"c": {"d": [1]}}}}, {"a": {"b": [{"c": 1}]}}, {"x y": "z"}, {"a\"b": 1, "a'b": 2}]
+
+
+@pytest.mark.parametrize("jsonpath", DOTTED_PATHS)
+def test_a_dotted_path_finds_exactly_what_jsonpath_ng_finds(jsonpath):
+    from jsonpath_ng import parse
+    parsed = parse(jsonpath)
+    assert dotted_keys(jsonpath) is not None
+    for document in DOCUMENTS:
+        assert finder(jsonpath)(document) == [match.value for match in parsed.find(document)], document
+
+
+@pytest.mark.parametrize("jsonpath", ["$", "$.where", "$.wherenot", "$.*", "$.a[0]", "$..a", "$.a.*", '$."*"',
+                                      "$.a b", "$ .a", "$.'a\\'b'", '$.""', "$.@a", "$.0", "a.b", "$.a|$.b",
+                                      "$.a.`this`", "$['a']"])
+def test_any_other_path_is_left_to_jsonpath_ng(jsonpath):
+    assert dotted_keys(jsonpath) is None
+
+
+def test_the_default_rules_are_read_without_importing_jsonpath_ng():
+    code = ("import sys, json; from dokku_migrations.manifest import DEFAULT_RULES, detect, parse_rule; "
+            "rules = [parse_rule(r) for r in DEFAULT_RULES]; "
+            "files = {'/app/package.json': json.dumps({'scripts': {'migrate': 'x'}}).encode()}; "
+            "found = detect(rules, '/app', lambda paths: {p: files.get(p) for p in paths}); "
+            "assert found.command == 'npm run migrate'; "
+            "print('jsonpath_ng' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "False"

@@ -15,7 +15,7 @@ DETECTED = Detection(rule=RULE, path="/app/package.json", command="npm run migra
 
 def image(entrypoint=(), labels=None, env=(), workdir="/app", stop_signal=""):
     return ImageInfo(ref="dokku/web:latest", id="sha256:abc", workdir=workdir, entrypoint=list(entrypoint),
-                     labels=dict(labels or {}), env=list(env), stop_signal=stop_signal)
+                     labels=dict(labels or {}), env=list(env), repo_tags=[], stop_signal=stop_signal)
 
 
 def detector(result=DETECTED):

@@ -1,0 +1,59 @@
+"""The head start's copies of what detection and the settings decide, held to the real thing."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dokku_migrations import headstart
+from dokku_migrations.dokku import APP_NAME
+from dokku_migrations.manifest import DEFAULT_RULES, parse_rule, wanted_paths
+from dokku_migrations.paths import LEGACY_HOOK
+from dokku_migrations.plan import decide
+from dokku_migrations.settings import GLOBAL, SettingsStore
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("workdir", ["/app", "/usr/src/app", "/app/", "", "relative", "/", "/srv/../app"])
+def test_the_default_paths_are_those_detection_reads(workdir):
+    rules = [parse_rule(text) for text in DEFAULT_RULES]
+    assert headstart.default_paths(workdir) == wanted_paths(rules, workdir)
+
+
+@pytest.mark.parametrize("name", ["shop", "shop-2", "a.b_c", "0app", "Shop", "-shop", ".shop", "_x", "", "a/b",
+                                  "a b", "..", "x\n", "é"])
+def test_app_names_are_checked_as_dokku_checks_them(name):
+    assert headstart.valid_app_name(name) == bool(APP_NAME.fullmatch(name))
+
+
+def test_the_legacy_hook_is_the_one_install_links():
+    assert str(LEGACY_HOOK) == headstart.LEGACY_HOOK
+
+
+SETTINGS = [{}, {"command": "true"}, {"detect": "app.json:$.x"}, {"enabled": "false"}, {"enabled": "true"},
+            {"enabled": "bogus"}]
+
+
+@pytest.mark.parametrize("app", SETTINGS)
+@pytest.mark.parametrize("global_", SETTINGS)
+def test_it_starts_exactly_when_detection_runs_the_default_rules(tmp_path, app, global_):
+    store = SettingsStore(tmp_path)
+    for scope, values in (("shop", app), (GLOBAL, global_)):
+        for key, value in values.items():
+            (tmp_path / scope).mkdir(exist_ok=True)
+            (tmp_path / scope / key).write_text(value)
+    resolved = store.resolved("shop")
+    detected = []
+    decide(resolved, lambda: detected.append(True))
+    by_default = bool(detected) and resolved.values["detect"][1] == "default"
+    assert headstart.detects_by_default(str(tmp_path), "shop") == by_default
+
+
+def test_starting_it_loads_neither_typing_nor_the_rest_of_the_plugin():
+    code = ("import sys; import dokku_migrations.__main__; "
+            "print(sorted(m for m in sys.modules if m == 'typing' or m.startswith('dokku_migrations.')))")
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == str(sorted(f"dokku_migrations.{name}" for name in
+                                               ("__main__", "engine", "errors", "headstart", "labels", "probe")))
