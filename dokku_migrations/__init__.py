@@ -1,7 +1,7 @@
 """dokku-migrations: run an app's database migrations from the incoming image before Dokku deploys it.
 
 Importing the package must stay free of third-party imports: `install` runs it with the system
-Python before the plugin's own environment (with `sh` and `jsonpath-ng`) exists.
+Python before the plugin's own environment (with `jsonpath-ng`) exists.
 """
 
 __version__ = "0.1.0"

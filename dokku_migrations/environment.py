@@ -99,7 +99,7 @@ def pip_install(pip: List[str], *options: str) -> None:
     result = run([*pip, "install", "--quiet", "--disable-pip-version-check", "--no-input", "--no-deps",
                   "--require-hashes", *options, "-r", str(REQUIREMENTS)])
     if result.returncode != 0:
-        raise UserError(f"Could not install the plugin's Python packages (sh, jsonpath-ng): {reason(result)}; "
+        raise UserError(f"Could not install the plugin's Python packages (jsonpath-ng): {reason(result)}; "
                         "check that this host reaches the package index (pypi.org) and that no proxy alters "
                         f"downloads, {RETRY}")
 
@@ -165,7 +165,7 @@ def apt_install(apt: str, package: str, env: Dict[str, str]) -> subprocess.Compl
 
 def check(target: Path) -> None:
     """The new environment must import the plugin's packages before it replaces a working one."""
-    result = run([str(target / "bin" / "python"), "-c", "import sh, jsonpath_ng"])
+    result = run([str(target / "bin" / "python"), "-c", "import jsonpath_ng"])
     if result.returncode != 0:
         raise UserError(f"The new Python environment cannot import its packages ({reason(result)}): "
                         f"the old one is unchanged; run 'sudo dokku plugin:install' again")

@@ -29,7 +29,8 @@ def test_a_migration_that_outlives_its_timeout_is_killed_and_stops_the_deploy(ho
     assert host.web_containers(app) == []
     assert host.history(app)[0]["status"] == "timed-out"
     assert not (host.lib_root / "data" / "migrations" / app / ".lock").exists() or \
-        subprocess.run(["flock", "-n", str(host.lib_root / "data" / "migrations" / app / ".lock"), "true"]).returncode == 0
+        subprocess.run(["flock", "-n", str(host.lib_root / "data" / "migrations" / app / ".lock"),
+                        "true"]).returncode == 0
 
 
 def test_history_records_success_failure_timeout_and_skip(host, images, app):
@@ -179,7 +180,8 @@ def test_report_shows_every_setting_and_a_flag_prints_the_bare_value(host, app):
 def test_a_custom_detect_rule_makes_another_manifest_zero_config(host, images, app):
     rule = "composer.json:$.scripts.migrate=>npm run db:up"
     assert host.dokku("migrations:set", app, "detect", rule).code == 0
-    image = images.node_app("php-ish", "v1", WIDGETS, scripts={"start": "node server.js", "db:up": "node-pg-migrate up"},
+    image = images.node_app("php-ish", "v1", WIDGETS,
+                            scripts={"start": "node server.js", "db:up": "node-pg-migrate up"},
                             extra={"composer.json": json.dumps({"scripts": {"migrate": "php artisan migrate"}})})
 
     result = host.dokku("git:from-image", app, image)

@@ -60,7 +60,8 @@ def test_rollback_runs_the_projects_down_migration_from_the_image_that_applied_i
 
 def test_rollback_uses_the_rollback_command_setting_over_the_projects_declaration(host, images, app):
     v1_live_then_v2_migrated_but_crashing(host, images, app)
-    assert host.dokku("migrations:set", app, "rollback-command", "node_modules/.bin/node-pg-migrate down --count 1").code == 0
+    down = "node_modules/.bin/node-pg-migrate down --count 1"
+    assert host.dokku("migrations:set", app, "rollback-command", down).code == 0
 
     result = host.dokku("migrations:rollback", app)
 

@@ -7,7 +7,6 @@ import pytest
 from dokku_migrations.dokku import Dokku, check_app_name, filter_task_args, split_args
 from dokku_migrations.errors import UserError
 
-
 # --- check_app_name ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["web", "my-app", "api.v2", "0app", "a" * 63])

@@ -80,7 +80,7 @@ def test_the_log_gets_the_output_byte_for_byte_without_indent():
 
 
 def test_a_multibyte_character_split_across_chunks_stays_byte_identical_in_the_log():
-    text = "Migración ✓ 完了\n".encode("utf-8")
+    text = "Migración ✓ 完了\n".encode()
     split_inside_characters = [text[:8], text[8:14], text[14:17], text[17:]]
     assert all(not is_utf8(chunk) for chunk in split_inside_characters[:3])
     _, log = stream_through(split_inside_characters)
@@ -88,7 +88,7 @@ def test_a_multibyte_character_split_across_chunks_stays_byte_identical_in_the_l
 
 
 def test_a_multibyte_character_split_across_chunks_stays_intact_on_the_terminal():
-    text = "Migración ✓ 完了\nzweite Zeile ü\n".encode("utf-8")
+    text = "Migración ✓ 完了\nzweite Zeile ü\n".encode()
     terminal, _ = stream_through([text[i:i + 1] for i in range(len(text))])
     assert terminal.decode("utf-8") == "       Migración ✓ 完了\n       zweite Zeile ü\n"
 

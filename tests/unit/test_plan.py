@@ -2,11 +2,23 @@
 
 import pytest
 
-from dokku_migrations.image import ImageInfo
 from dokku_migrations.errors import UserError
+from dokku_migrations.image import ImageInfo
 from dokku_migrations.manifest import Detection, parse_rule
-from dokku_migrations.plan import (DISABLED, DOCKERFILE, HEROKUISH, PACK, RUN, SKIP, container_args, decide,
-                                   image_kind, move_env_values, source_type, task_command)
+from dokku_migrations.plan import (
+    DISABLED,
+    DOCKERFILE,
+    HEROKUISH,
+    PACK,
+    RUN,
+    SKIP,
+    container_args,
+    decide,
+    image_kind,
+    move_env_values,
+    source_type,
+    task_command,
+)
 from dokku_migrations.settings import resolve
 
 RULE = parse_rule("package.json:$.scripts.migrate=>npm run migrate")
@@ -162,7 +174,8 @@ def test_a_cnb_image_runs_bash_through_the_lifecycle_launcher():
 
 
 @pytest.mark.parametrize("stop_signal,trap", [("", "trap 'exit 143' TERM; "), ("SIGINT", "trap 'exit 130' INT; "),
-                                              ("QUIT", "trap 'exit 131' QUIT; "), ("SIGNOPE", "trap 'exit 143' TERM; ")])
+                                              ("QUIT", "trap 'exit 131' QUIT; "),
+                                              ("SIGNOPE", "trap 'exit 143' TERM; ")])
 def test_the_shell_traps_the_images_stop_signal_so_it_outlives_it_until_the_command_ends(stop_signal, trap):
     assert task_command(image(stop_signal=stop_signal), DOCKERFILE, "x")[2] == trap + "x"
 

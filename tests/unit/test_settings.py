@@ -6,8 +6,20 @@ import pytest
 
 from dokku_migrations.errors import UserError
 from dokku_migrations.manifest import DEFAULT_RULES, parse_rule
-from dokku_migrations.settings import (GLOBAL, KEYS, SettingsStore, key_named, parse_bool, parse_command,
-                                       parse_cpus, parse_keep, parse_memory, parse_rules, parse_seconds, resolve)
+from dokku_migrations.settings import (
+    GLOBAL,
+    KEYS,
+    SettingsStore,
+    key_named,
+    parse_bool,
+    parse_command,
+    parse_cpus,
+    parse_keep,
+    parse_memory,
+    parse_rules,
+    parse_seconds,
+    resolve,
+)
 
 
 @pytest.fixture

@@ -286,10 +286,14 @@ class RecordingDocker:
         return {path: self.files.get(path) for path in paths}
 
 
+def image_at(workdir):
+    return ImageInfo(ref="shop:1", id="sha256:1", entrypoint=[], labels={}, env=[], repo_tags=[], workdir=workdir)
+
+
 def test_the_command_and_the_database_are_read_through_one_probe_container():
     docker = RecordingDocker({"/app/app.json": app_json({"migrations": {"command": "sh bin/migrate",
                                                                        "database": "mariadb:10.11"}})})
-    files = ImageFiles(docker, ImageInfo(ref="shop:1", id="sha256:1", entrypoint=[], labels={}, env=[], repo_tags=[], workdir="/app"))
+    files = ImageFiles(docker, image_at("/app"))
 
     command = find_command(files, None)
     declared = files.declared_database()
@@ -301,7 +305,7 @@ def test_the_command_and_the_database_are_read_through_one_probe_container():
 
 def test_with_a_given_command_the_declaration_alone_is_read_from_app_json():
     docker = RecordingDocker({"/app/app.json": app_json({"migrations": {"database": "mysql:8.4"}})})
-    files = ImageFiles(docker, ImageInfo(ref="shop:1", id="sha256:1", entrypoint=[], labels={}, env=[], repo_tags=[], workdir="/srv"))
+    files = ImageFiles(docker, image_at("/srv"))
 
     assert find_command(files, "bin/migrate") == ("bin/migrate", "--command")
     assert files.declared_database() == ("/app/app.json $.migrations.database", "mysql:8.4")
