@@ -12,7 +12,7 @@ import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import UserError
 from .lock import deploy_lock
@@ -131,9 +131,10 @@ class Dokku:
         """Runs `plugn trigger NAME ARGS` with empty stdin and returns its stdout."""
         return self.triggers(Call(name, args))[0]
 
-    def triggers(self, *calls: "Call") -> List[str]:
+    def triggers(self, *calls: "Call", required: Optional[int] = None) -> List[str]:
         """Runs independent triggers at the same time (each is a plugn process walking every plugin)
-        and returns their stdouts in order; the first failure is raised once all have ended.
+        and returns their stdouts in order; the first failure among the `required` first calls (all
+        by default) is raised once all have ended; the others answer "" when they fail.
 
         A failure is told with the trigger's stderr only: the stdout of some triggers is the app's
         config (config-export), which must never reach a message.
@@ -148,13 +149,14 @@ class Dokku:
             raise UserError(f"'{self.plugn_bin}' was not found on PATH: is this a Dokku host?")
         finally:
             outputs = [process.communicate() for process in processes]
-        for call, process, (_, err) in zip(calls, processes, outputs):
+        for call, process, (_, err) in list(zip(calls, processes, outputs))[:required]:
             if process.returncode != 0:
                 detail = last_line(err)
                 raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
                                 f"{': ' + detail if detail else ''}; run it by hand to see why: "
                                 f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
-        return [out.decode("utf-8", "replace") for out, _ in outputs]
+        return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
+                for process, (out, _) in zip(processes, outputs)]
 
     def config_values(self, app: str) -> Dict[str, str]:
         """The app's merged config, as Dokku hands it to task containers (never written anywhere)."""
@@ -165,23 +167,19 @@ class Dokku:
         deploy, process = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type))
         return filter_task_args(split_args(deploy) + split_args(process))
 
-    def task_inputs(self, app: str, image_tag: str, image_source_type: str) -> Tuple[List[str], Dict[str, str]]:
-        """What a task container needs from Dokku, asked all at once: its docker args and the config."""
-        deploy, process, config = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type),
-                                                config_export(app))
-        return filter_task_args(split_args(deploy) + split_args(process)), parse_config(app, config)
-
-    def release_tasks(self, app: str) -> List["Task"]:
-        """Dokku's own release tasks for the app, as app-json will run them (plugins/app-json
-        getPhaseScript reads `app-json-get-content`'s copy, getReleaseCommand asks
-        `procfile-get-command APP release 5000`). Only informative: a Dokku that cannot tell gives none."""
-        try:
-            app_json, release = self.triggers(Call("app-json-get-content", (app,)),
-                                              Call("procfile-get-command", (app, "release", "5000")))
-        except UserError:
-            return []
+    def task_inputs(self, app: str, image_tag: str, image_source_type: str,
+                    release_tasks: bool = False) -> Tuple[List[str], Dict[str, str], List["Task"]]:
+        """What a task container needs from Dokku, asked all at once: its docker args and the config;
+        and, for a deploy, Dokku's own release tasks, as app-json will run them (plugins/app-json
+        getPhaseScript reads `app-json-get-content`'s copy, getReleaseCommand asks `procfile-get-command
+        APP release 5000`) — only informative: a Dokku that cannot tell gives none."""
+        tasks = [Call("app-json-get-content", (app,)), Call("procfile-get-command", (app, "release", "5000"))]
+        deploy, process, config, *told = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type),
+                                                       config_export(app), *(tasks if release_tasks else []),
+                                                       required=3)
         from .releasetasks import found
-        return found(app_json, release)
+        return (filter_task_args(split_args(deploy) + split_args(process)), parse_config(app, config),
+                found(*told) if told else [])
 
     def deploying_image(self, app: str, tag: str) -> str:
         """The image the scheduler will start for TAG, resolved as Dokku resolves it

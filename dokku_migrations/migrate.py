@@ -6,7 +6,7 @@ import shlex
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional
 
 from . import clientenv, output, watchdog
 from . import gate as gates
@@ -116,13 +116,20 @@ def inspect(ctx: Context, request: Request) -> ImageInfo:
     return info
 
 
+class Prepared(NamedTuple):
+    spec: Spec
+    config_keys: List[str]
+    piped: List[str]  # keys that travel in the piped env file
+    dokku_tasks: List[Task]  # Dokku's own release tasks (asked for a deploy only)
+
+
 def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
-            run_id: int) -> Tuple[Spec, List[str], List[str]]:
-    """The container's spec, the app's config keys, and the keys that travel in the piped env file."""
+            run_id: int) -> Prepared:
+    """The container's spec and what goes with it, from Dokku's triggers asked all at once."""
     app = request.app
     tag = image_tag(request.image)
     guess = image_kind(image, DEFAULT_APP_USER)
-    task_args, config = ctx.dokku.task_inputs(app, tag, source_type(guess))
+    task_args, config, tasks = ctx.dokku.task_inputs(app, tag, source_type(guess), release_tasks=request.deploy)
     unsafe = unsafe_config_keys(list(config))
     if unsafe:
         shown = ", ".join(repr(key) for key in unsafe)
@@ -142,7 +149,7 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
                           deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
     spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
-    return spec, sorted(config), sorted(piped)
+    return Prepared(spec, sorted(config), sorted(piped), tasks)
 
 
 def plan_for(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
@@ -163,13 +170,12 @@ def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolve
     return lambda: detect(settings.rules, image.workdir, read_files)
 
 
-def run_by_dokku_too(ctx: Context, request: Request, settings: Resolved, image: ImageInfo, command: str,
+def run_by_dokku_too(tasks: List[Task], settings: Resolved, image: ImageInfo, command: str,
                      files: Dict[str, Optional[bytes]]) -> List[Task]:
-    """Dokku's release tasks that run these migrations again in this deploy (never for migrations:run)."""
-    if not request.deploy:
+    """Dokku's release tasks that run these migrations again in this deploy."""
+    if not tasks:
         return []
-    commands = migration_commands(command, settings.rules, image.workdir, files)
-    return running_the_same(ctx.dokku.release_tasks(request.app), commands)
+    return running_the_same(tasks, migration_commands(command, settings.rules, image.workdir, files))
 
 
 def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: ImageInfo) -> str:
@@ -187,10 +193,10 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
         ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
         return gates.NOTHING_TO_RUN
     run.command, run.source = plan.command, plan.source
-    twice = run_by_dokku_too(ctx, request, settings, image, plan.command, files)
+    prepared = prepare(ctx, request, image, plan.command, settings, run.id)
+    twice = run_by_dokku_too(prepared.dokku_tasks, settings, image, plan.command, files)
     run.dokku_tasks = shown_tasks(twice)
     ctx.history.save(run)
-    spec, _, _ = prepare(ctx, request, image, plan.command, settings, run.id)
 
     if twice:
         output.warn(twice_warning(app, twice))
@@ -201,7 +207,7 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
     stream = output.IndentedStream(sys.stdout.buffer, log)
     try:
         result = run_container(
-            ctx.docker, spec, stream, settings.timeout, settings.grace, image.stop_signal,
+            ctx.docker, prepared.spec, stream, settings.timeout, settings.grace, image.stop_signal,
             on_created=lambda cid: ctx.dokku.post_container_create(app, cid, PHASE),
             watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ))
     finally:
@@ -237,7 +243,7 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     if plan.action != RUN:
         output.verbose(f"Action:   skip, {plan.reason}")
         return
-    spec, config_keys, piped = prepare(ctx, request, image, plan.command, settings, 0)
+    spec, config_keys, piped, _ = prepare(ctx, request, image, plan.command, settings, 0)
     output.verbose(f"Command:  {plan.command}")
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
