@@ -215,3 +215,18 @@ def leftover_migration_containers() -> List[str]:
             if app in apps:
                 found.append(cid)
     return found
+
+
+def processes_with(*words: bytes) -> List[int]:
+    """Pids whose argv holds every word (the plugin, or its watchdog, for one app)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(word in argv for word in words):
+            found.append(int(entry.name))
+    return found

@@ -1,7 +1,8 @@
 """Every way the plugin reaches Docker, recorded whole: a `docker` first on PATH that logs each
 invocation's argv before running the real one, and a proxy on a socket of its own (DOCKER_HOST)
 that keeps every byte clients send the engine, for the docker CLI and the plugin's Engine API
-client alike. Nothing is sampled, so nothing short-lived slips through."""
+client alike. Nothing is sampled, so nothing short-lived slips through. The proxy can also cut
+connections, as a dying client or a dropped connection would."""
 
 import os
 import re
@@ -23,6 +24,7 @@ exec {docker} "$@"
 
 @dataclass
 class Connection:
+    sockets: List[socket.socket]
     sent: bytearray = field(default_factory=bytearray)
 
     @property
@@ -64,6 +66,21 @@ class DockerSpy:
         records = self.log.read_bytes().split(b"\n")
         return [record.split(b"\0")[:-1] for record in records if record]
 
+    def cut(self, target: bytes) -> int:
+        """Shuts down every open connection that sent a request for `target` (e.g. b"/attach?");
+        returns how many."""
+        cut = 0
+        for connection in self.connections:
+            if any(target in line for line in connection.targets) and connection.sockets:
+                for sock in connection.sockets:
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                connection.sockets = []
+                cut += 1
+        return cut
+
     def close(self) -> None:
         self.server.close()
 
@@ -75,7 +92,7 @@ class DockerSpy:
                 return
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.connect(self.engine_socket)
-            connection = Connection()
+            connection = Connection([client, upstream])
             self.connections.append(connection)
             threading.Thread(target=_pipe, args=(client, upstream, connection.sent), daemon=True).start()
             threading.Thread(target=_pipe, args=(upstream, client, None), daemon=True).start()

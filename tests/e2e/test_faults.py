@@ -6,17 +6,15 @@ import os
 import secrets
 import shutil
 import signal
-import socket
-import threading
 import time
-from pathlib import Path
 from typing import List, Tuple
 
 import pytest
 
 from .apps import create_table
 from .conftest import make_host, new_app, service_of
-from .host import RUN_LABEL, docker, http_get, psql
+from .host import RUN_LABEL, docker, http_get, processes_with, psql
+from .spy import DockerSpy
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 HANGING = {"start": "node server.js", "migrate": "sleep 60"}
@@ -55,21 +53,6 @@ def wait_for(what, predicate, timeout: float = 60):
 def migration_containers(app: str, running_only: bool = False) -> List[str]:
     return docker("container", "ls", *([] if running_only else ["--all"]), "--quiet",
                   "--filter", f"label={RUN_LABEL}", "--filter", f"label=com.dokku.app-name={app}").split()
-
-
-def processes_with(*words: bytes) -> List[int]:
-    """Pids whose argv holds every word (the plugin, or its watchdog, for one app)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if all(word in argv for word in words):
-            found.append(int(entry.name))
-    return found
 
 
 def plugin_pid(app: str) -> int:
@@ -177,80 +160,20 @@ def test_with_plugin_and_watchdog_killed_the_unfinished_image_is_refused_and_the
 
 
 # --- the connection to the engine drops -----------------------------------------------------------
-class EngineProxy:
-    """A socket in front of the Docker engine that can cut the connection streaming a container's
-    output, as a dying docker client or a dropped connection would."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.attached: List[Tuple[socket.socket, socket.socket]] = []
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(path))
-        os.chmod(path, 0o666)
-        self.server.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect("/var/run/docker.sock")
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
-        first = True
-        while True:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                data = b""
-            if first and from_client and b"/attach?" in data.split(b"\r\n", 1)[0]:
-                self.attached.append((source, target))
-            first = False
-            if not data:
-                for sock in (source, target):
-                    try:
-                        sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-                return
-            try:
-                target.sendall(data)
-            except OSError:
-                return
-
-    def cut_attached(self) -> int:
-        for pair in self.attached:
-            for sock in pair:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        count, self.attached = len(self.attached), []
-        return count
-
-    def close(self) -> None:
-        self.server.close()
-
-
 def test_a_dropped_output_stream_is_followed_to_the_real_exit_and_never_counted_as_success(host, images, bare_app):
     app = bare_app
     assert host.dokku("migrations:set", app, "command", "true").code == 0
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
     assert host.dokku("migrations:set", app, "command", "echo started; sleep 4; echo finished-late; exit 7").code == 0
-    proxy = EngineProxy(host.base / f"engine-{secrets.token_hex(3)}.sock")
+    spy = DockerSpy(host.base / f"spy-{secrets.token_hex(3)}")
     try:
-        run = host.spawn("migrations:run", app, env={"DOCKER_HOST": f"unix://{proxy.path}"})
-        wait_for("the attached output stream", lambda: proxy.attached and migration_containers(app, True))
+        run = host.spawn("migrations:run", app, env=spy.env(host.env()["PATH"]))
+        wait_for("the running migration", lambda: migration_containers(app, True))
         time.sleep(1)
-        assert proxy.cut_attached() == 1
+        assert spy.cut(b"/attach?") == 1  # the connection streaming the container's output
         stdout, stderr = run.communicate(timeout=60)
     finally:
-        proxy.close()
+        spy.close()
 
     record = host.history(app)[0]
     assert run.returncode == 1, stdout + stderr

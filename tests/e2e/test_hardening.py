@@ -16,7 +16,7 @@ import pytest
 
 from .apps import create_table
 from .conftest import service_of
-from .host import docker
+from .host import docker, processes_with
 from .spy import DockerSpy
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -32,15 +32,9 @@ def plugin_pid(app: str, timeout: float = 20) -> int:
     """The plugin's Python process for `app` (the one Dokku's shim exec'd)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"dokku_migrations" in argv and app.encode() in argv:
-                return int(entry.name)
+        found = processes_with(b"dokku_migrations", app.encode())
+        if found:
+            return found[0]
         time.sleep(0.02)
     raise AssertionError(f"no plugin process for {app}")
 
