@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import time
 from typing import List, Tuple
 
@@ -73,21 +74,21 @@ def image_id(ref: str) -> str:
     return docker("image", "inspect", "--format", "{{.Id}}", ref)
 
 
-def serving_v1_then_hanging_v2(host, images, app) -> Tuple[str, str]:
-    """v1 deployed and serving; a deploy of v2, whose migration hangs, started in the background."""
+def deploy_hanging_in_its_migration(host, images, app) -> Tuple[str, subprocess.Popen, str]:
+    """v1 deployed and serving; a deploy of v2, whose migration hangs, started in the background and
+    waited for until its migration runs. Returns the serving image, the deploy and the container."""
     v1 = images.node_app("shop", "v1", {}, scripts=NOTHING)
     assert host.dokku("git:from-image", app, v1).code == 0
     running = host.web_containers(app)[0]["Image"]
-    v2 = images.node_app("hang", "v2", {}, scripts=HANGING)
-    return running, v2
+    deploy = host.spawn("git:from-image", app, images.node_app("hang", "v2", {}, scripts=HANGING))
+    [container] = wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    return running, deploy, container
 
 
 # --- the deploy dies ------------------------------------------------------------------------------
 def test_sigquit_to_the_deploys_process_group_stops_the_migration_and_keeps_the_old_version(host, images, bare_app):
     app = bare_app
-    running, v2 = serving_v1_then_hanging_v2(host, images, app)
-    deploy = host.spawn("git:from-image", app, v2)
-    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    running, deploy, _ = deploy_hanging_in_its_migration(host, images, app)
 
     os.killpg(deploy.pid, signal.SIGQUIT)  # what `dokku builds:cancel` sends (plugins/builds/subcommands.go)
     deploy.communicate(timeout=60)
@@ -103,9 +104,7 @@ def test_sigquit_to_the_deploys_process_group_stops_the_migration_and_keeps_the_
 
 def test_a_sigkilled_plugin_leaves_nothing_running_and_its_image_never_starts(host, images, bare_app):
     app = bare_app
-    running, v2 = serving_v1_then_hanging_v2(host, images, app)
-    deploy = host.spawn("git:from-image", app, v2)
-    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    running, deploy, _ = deploy_hanging_in_its_migration(host, images, app)
 
     os.kill(plugin_pid(app), signal.SIGKILL)
     deploy.communicate(timeout=60)
@@ -121,9 +120,7 @@ def test_a_sigkilled_plugin_leaves_nothing_running_and_its_image_never_starts(ho
 
 def test_after_a_sigkilled_deploy_the_next_deploy_and_ps_restart_work(host, images, bare_app):
     app = bare_app
-    _, v2 = serving_v1_then_hanging_v2(host, images, app)
-    deploy = host.spawn("git:from-image", app, v2)
-    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    _, deploy, _ = deploy_hanging_in_its_migration(host, images, app)
     os.kill(plugin_pid(app), signal.SIGKILL)
     deploy.communicate(timeout=60)
     run_finished(host, app)
@@ -139,9 +136,7 @@ def test_after_a_sigkilled_deploy_the_next_deploy_and_ps_restart_work(host, imag
 def test_with_plugin_and_watchdog_killed_the_unfinished_image_is_refused_and_the_next_run_stops_the_leftover(
         host, images, bare_app):
     app = bare_app
-    _, v2 = serving_v1_then_hanging_v2(host, images, app)
-    deploy = host.spawn("git:from-image", app, v2)
-    [left_over] = wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    _, deploy, left_over = deploy_hanging_in_its_migration(host, images, app)
     for pid in (watchdog_pid(app), plugin_pid(app)):
         os.kill(pid, signal.SIGKILL)
     deploy.communicate(timeout=60)
