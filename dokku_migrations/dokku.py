@@ -158,10 +158,6 @@ class Dokku:
         return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
                 for process, (out, _) in zip(processes, outputs)]
 
-    def config_values(self, app: str) -> Dict[str, str]:
-        """The app's merged config, as Dokku hands it to task containers (never written anywhere)."""
-        return parse_config(app, self.triggers(config_export(app))[0])
-
     def deploy_args(self, app: str, image_tag: str, image_source_type: str) -> List[str]:
         """Docker args for the app's deploy phase: config keys, links, networks, volumes, ..."""
         deploy, process = self.triggers(*deploy_arg_calls(app, image_tag, image_source_type))
