@@ -20,7 +20,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Set
 
 from . import history as records
 from .files import write_atomic
@@ -132,15 +132,28 @@ def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
 
 def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[str]) -> Optional[Run]:
     """The run whose migrations the schema holds although its image never went live (its deploy
-    failed after migrating: checks, a crashing process): the newest run that succeeded, unless it
-    was a rollback, or its image went live or is serving now. Runs are given newest first."""
+    failed after migrating: checks, a crashing process): the newest such run that succeeded, unless
+    a rollback undid it or a newer image went live since. Re-releasing an image that served before
+    it (config:set, ps:start) changes nothing: that old code still runs on the newer schema.
+    Runs are given newest first; older runs are read only when a newer image went live."""
+    def went_live(image: str) -> bool:
+        return image in serving or getattr(gate.record(app, image), "live", False)
+
+    runs = iter(runs)
+    newer_live: Set[str] = set()
     for run in runs:
-        if run.status != records.SUCCEEDED:
-            continue
-        if run.trigger == records.ROLLBACK:
+        if run.status == records.SUCCEEDED and run.trigger == records.ROLLBACK:
             return None
-        live = any(image in serving or getattr(gate.record(app, image), "live", False) for image in run.image_ids)
-        return None if live else run
+        live = {image for image in run.image_ids if went_live(image)}
+        if run.status != records.SUCCEEDED or live:
+            newer_live |= live
+            continue
+        newer_live -= set(run.image_ids)
+        for older in runs:
+            newer_live -= set(older.image_ids)
+            if not newer_live:
+                break
+        return None if newer_live else run
     return None
 
 
@@ -164,5 +177,6 @@ def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str, stat
         docker.tag(previous[0], f"{repo}:latest")
         return (f"{repo}:latest points to the running image again, so restarts keep serving it; "
                 f"the new image is kept as {repo}:{FAILED_TAG}")
-    return (f"{app} has never run: 'dokku deploy {app}' will refuse {repo}:latest until its migrations "
-            f"succeed (the image is also tagged {repo}:{FAILED_TAG})")
+    until = "a fixed image is deployed" if status == ROLLED_BACK else "its migrations succeed"
+    return (f"{app} has never run: 'dokku deploy {app}' will refuse {repo}:latest until {until} "
+            f"(the image is also tagged {repo}:{FAILED_TAG})")

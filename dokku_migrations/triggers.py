@@ -70,6 +70,10 @@ def scheduler_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) 
     record = ctx.gate.record(app, info.id)
     if gates.may_start(record):
         return
+    if record is not None and record.status == gates.ROLLED_BACK:
+        raise UserError(f"Refusing to start {image}: its migrations were rolled back, so its code would run on an "
+                        f"older schema, and it never went live. Deploy a fixed image (see 'dokku migrations:history "
+                        f"{app}')")
     why = ("its migrations never finished (the deploy was killed while they ran)" if record and
            record.status == gates.PENDING else "its migrations failed")
     raise UserError(f"Refusing to start {image}: {why}, and it never went live. Deploy a fixed image, or apply "

@@ -58,6 +58,28 @@ def test_rollback_runs_the_projects_down_migration_from_the_image_that_applied_i
     assert http_get(host.web_containers(app)[0]) == "v1"
 
 
+def test_a_rolled_back_image_is_refused_because_it_was_rolled_back(host, images, app):
+    v1_live_then_v2_migrated_but_crashing(host, images, app)
+    assert host.dokku("migrations:rollback", app).code == 0
+
+    result = host.dokku("deploy", app, "migrations-failed")
+
+    assert result.code != 0
+    assert f"Refusing to start dokku/{app}:migrations-failed: its migrations were rolled back" in result.stderr
+    assert "migrations:run" not in result.stderr  # that would apply again what was just undone
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
+def test_re_releasing_the_serving_code_leaves_the_schema_ahead(host, images, app):
+    v1_live_then_v2_migrated_but_crashing(host, images, app)
+
+    released = host.dokku("config:set", app, "GREETING=hello")
+
+    assert released.code == 0, released.output
+    assert host.dokku("migrations:report", app, "--migrations-schema-ahead").stdout == "true\n"
+    assert tables(app) == "gadgets,widgets"
+
+
 def test_rollback_uses_the_rollback_command_setting_over_the_projects_declaration(host, images, app):
     v1_live_then_v2_migrated_but_crashing(host, images, app)
     down = "node_modules/.bin/node-pg-migrate down --count 1"

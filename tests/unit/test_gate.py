@@ -95,3 +95,16 @@ def test_failed_and_skipped_runs_do_not_count(gate):
 def test_a_rollback_after_it_settles_the_schema(gate):
     runs = [run(2, "sha256:new", trigger=ROLLBACK), run(1, "sha256:new")]
     assert ahead_of_code(gate, "web", runs, serving=["sha256:old"]) is None
+
+
+def test_a_newer_image_that_went_live_since_settles_it(gate):
+    gate.mark_live("web", "sha256:newer")
+    runs = [run(3, "sha256:newer", status="skipped"), run(2, "sha256:new"), run(1, "sha256:old")]
+    assert ahead_of_code(gate, "web", runs, serving=["sha256:newer"]) is None
+
+
+def test_re_releasing_the_old_serving_image_leaves_it_ahead(gate):
+    gate.mark_live("web", "sha256:old")
+    ahead_run = run(2, "sha256:new")
+    runs = [run(3, "sha256:old"), ahead_run, run(1, "sha256:old")]
+    assert ahead_of_code(gate, "web", runs, serving=["sha256:old"]) is ahead_run
