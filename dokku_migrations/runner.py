@@ -126,10 +126,11 @@ def stop(docker: Docker, cid: str, grace: int, stop_signal: str, attach: Optiona
             raise _Deadline()
 
     try:
-        if attach is not None and stream is not None and not attach.closed:
-            for _, payload in attach.frames(WAIT_SLICE, in_grace):
-                stream.write(payload)
-        exit_code = docker.wait(cid, max(end - time.monotonic(), 0.001))
+        with interrupts.heard_again():
+            if attach is not None and stream is not None and not attach.closed:
+                for _, payload in attach.frames(WAIT_SLICE, in_grace):
+                    stream.write(payload)
+            exit_code = docker.wait(cid, max(end - time.monotonic(), 0.001))
         if exit_code is not None:
             return stop_signal, exit_code
     except (_Deadline, Interrupted):

@@ -22,10 +22,23 @@ COMMUNITY = ("postgres",)
 
 def act_like_bash() -> None:
     """Dokku's `dokku` script, plugn's bash and the trigger scripts are bash: bash ignores SIGQUIT
-    (its foreground children still die of it) and dies of SIGPIPE. A Python handler that does
-    nothing is reset to the default in every child at exec, as bash's ignore is."""
+    (its foreground children still die of it) and dies of SIGPIPE. On SIGINT, a bash waiting for a
+    foreground command waits for it to end, and dies of SIGINT only if the command did (bash(1),
+    SIGNALS: "wait for the command to finish"; see call()). A Python handler that does nothing is
+    reset to the default in every child at exec, as bash's ignore is."""
     signal.signal(signal.SIGQUIT, lambda number, frame: None)
+    signal.signal(signal.SIGINT, lambda number, frame: None)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+def call(argv: List[str]) -> int:
+    """A foreground command, waited for as bash waits: a command that died of SIGINT takes the
+    script with it; one that handled it (and exited) lets the script go on with its exit code."""
+    code = subprocess.call(argv, close_fds=False)
+    if code == -signal.SIGINT:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    return code
 
 
 def parse_args(argv: List[str]) -> None:
@@ -112,13 +125,13 @@ def plugin_command(argv: List[str]) -> NoReturn:
     candidates += [enabled / namespace / "subcommands" / sub] if sub else []
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
-            sys.exit(subprocess.call([str(candidate), *argv], close_fds=False))
+            sys.exit(call([str(candidate), *argv]))
     implemented = False
     for plugin in sorted(enabled.iterdir()):
         script = plugin / "commands"
         if not (script.is_file() and os.access(script, os.X_OK)):
             continue
-        code = subprocess.call([str(script), *argv], close_fds=False)
+        code = call([str(script), *argv])
         if code == int(env("DOKKU_NOT_IMPLEMENTED_EXIT")):
             continue
         implemented = True
