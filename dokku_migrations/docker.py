@@ -186,13 +186,14 @@ class Docker:
         except EngineError as error:
             raise failed(error, doing)
 
-    def deployed_image_ids(self, app: str) -> List[str]:
-        """Image ids of the app's running deploy containers, newest first: what is serving.
+    def deployed_image_ids(self, app: str, stopped: bool = False) -> List[str]:
+        """Image ids of the app's running deploy containers, newest first: what is serving (with
+        `stopped`, those stopped too, which include containers that failed their checks).
 
         Dokku labels the containers its scheduler deploys `com.dokku.container-type=deploy`; `dokku
         run` and cron containers carry other types and say nothing about what went live.
         """
-        found = self._containers([f"{labels.APP}={app}", f"{labels.CONTAINER_TYPE}=deploy"], False,
+        found = self._containers([f"{labels.APP}={app}", f"{labels.CONTAINER_TYPE}=deploy"], stopped,
                                  "listing the app's containers")
         images: List[str] = []
         for container in sorted(found, key=lambda c: -int(c.get("Created") or 0)):

@@ -10,7 +10,9 @@ Dokku leaves `dokku/<app>:latest` on the new image when a release fails, and `ps
 - whether the image went live (post-deploy, or seen serving): an image that already served can
   never become unstartable because a later re-run on it failed (config:set, ps:start, ps:restore).
 
-An image with no record predates the plugin (or never passed a release) and may start.
+An image with no record predates the plugin (or never passed a release) and may start, unless a
+release of it began and stopped before it was recorded: `bin/run` names a release's image in a file
+before Python even starts (a broken environment, a signal in the first instants, an import error).
 This module is standard-library only: `scheduler-deploy` must keep working with a broken venv.
 """
 
@@ -39,6 +41,7 @@ UNKNOWN = "unknown"  # went live without the plugin ever running for it
 STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
 FAILED_TAG = "migrations-failed"
+RELEASE_STARTED = ".release-started"  # written by bin/run, removed once the image has its record
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,21 @@ class Gate:
             old = records.pop(image_id, None)
             records[image_id] = Record(status, bool(old and old.live))
 
+    def release_started(self, app: str) -> Optional[str]:
+        """The image a release trigger named before it could record anything ("" if unreadable)."""
+        try:
+            return (self.root / app / RELEASE_STARTED).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return ""
+
+    def release_recorded(self, app: str) -> None:
+        try:
+            os.unlink(self.root / app / RELEASE_STARTED)
+        except FileNotFoundError:
+            pass
+
     def mark_live(self, app: str, image_id: str) -> None:
         if not image_id:
             return
@@ -119,12 +137,26 @@ class Gate:
 
 
 
+def stopped_before_recorded(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
+    """A release of this image (which has no record) began and died before recording it."""
+    started = gate.release_started(app)
+    if started is None:
+        return False
+    if not started:
+        return True  # a half-written name: fail closed
+    info = docker.inspect_image(started)
+    return info is not None and info.id == image_id
+
+
 def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
-    """Went live before (post-deploy), or serving right now (an image that predates the plugin)."""
+    """Went live before (post-deploy), or serving right now. An image the plugin never recorded
+    that Dokku's scheduler deployed (its containers stopped by ps:stop or a reboot) went live before
+    the plugin was installed: every release since passes the plugin, which records it first."""
     record = gate.record(app, image_id)
     if record is not None and record.live:
         return True
-    if image_id in docker.deployed_image_ids(app):
+    if image_id in docker.deployed_image_ids(app) or (
+            record is None and image_id in docker.deployed_image_ids(app, stopped=True)):
         gate.mark_live(app, image_id)
         return True
     return False

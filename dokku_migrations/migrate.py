@@ -1,5 +1,5 @@
 """The one path every run takes, from a deploy trigger or `migrations:run`:
-image → lock → gate (pending) → left-overs → settings → plan → container → history → gate."""
+image → live? → gate (pending) → settings → lock → left-overs → plan → container → history → gate."""
 
 import os
 import shlex
@@ -57,17 +57,18 @@ class Request:
 def execute(ctx: Context, request: Request) -> None:
     """Runs (or previews) the migrations for one image; raises UserError when the deploy must stop."""
     app = request.app
-    settings = ctx.settings.resolved(app)
     image = inspect(ctx, request)
+    live = request.deploy and gates.is_live(ctx.gate, ctx.docker, app, image.id)  # before a record exists
+    if request.deploy:  # fail closed from here, before anything else can fail: only success opens it
+        ctx.gate.mark(app, image.id, gates.PENDING)
+        ctx.gate.release_recorded(app)
+    settings = ctx.settings.resolved(app)
     if request.dry_run:
         preview(ctx, request, settings, image)
         return
     with run_lock(ctx.history.root / app / ".lock", app), \
             (nullcontext() if request.deploy else
              ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
-        if request.deploy:
-            ctx.gate.mark(app, image.id, gates.PENDING)  # fail closed from here: only success opens it
-        live = gates.is_live(ctx.gate, ctx.docker, app, image.id)
         reap(ctx, app, settings.grace)
         run = ctx.history.start(app, request.trigger)
         run.image, run.image_id = request.image, image.id
@@ -89,7 +90,7 @@ def execute(ctx: Context, request: Request) -> None:
             note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id, gates.ROLLED_BACK)
             if note:
                 output.info1(note)
-        elif request.deploy or status == gates.MIGRATED:
+        else:  # a manual run that found nothing to run (or migrations disabled) opens the gate as a deploy would
             ctx.gate.mark(app, image.id, status)
 
 

@@ -16,12 +16,17 @@ from .errors import UserError
 from .paths import LEGACY_HOOK
 from .versions import dokku_version, pre_deploy_runs_migrations
 
+BROKEN_ENV = "DOKKU_MIGRATIONS_BROKEN_ENV"  # set by bin/run: the system Python stands in for the plugin's own
+
 
 def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
     """Dokku 0.32.0 and later: every release, before the release image is labelled."""
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
+    app = check_app_name(app)
+    if env.get(BROKEN_ENV):
+        refuse_release(ctx, app, image)
     from .migrate import Request, execute
-    execute(ctx, Request(app=check_app_name(app), image=image, trigger="pre-release-builder"))
+    execute(ctx, Request(app=app, image=image, trigger="pre-release-builder"))
 
 
 def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -37,9 +42,27 @@ def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> Non
                f"Dokku's version is unknown here, so install keeps it: remove it with 'sudo rm {LEGACY_HOOK}'")
         output.warn(f"dokku-migrations ran this release's migrations from pre-release-builder; its pre-deploy link "
                     f"is left from an install on Dokku older than 0.32.0 (Dokku 0.34.4 and later warn about it): {fix}")
+        ctx.gate.release_recorded(app)
         return
+    image = f"{ctx.dokku.image_repo(app)}:{image_tag}"
+    if env.get(BROKEN_ENV):
+        refuse_release(ctx, app, image)
     from .migrate import Request, execute
-    execute(ctx, Request(app=app, image=f"{ctx.dokku.image_repo(app)}:{image_tag}", trigger="pre-deploy"))
+    execute(ctx, Request(app=app, image=image, trigger="pre-deploy"))
+
+
+def refuse_release(ctx: Context, app: str, image: str) -> None:
+    """bin/run found the plugin's environment broken: the release stops (fail closed), its image
+    is recorded as never migrated and `latest` points back at the serving image (gate.close), so
+    restarts keep serving what serves."""
+    info = ctx.docker.inspect_image(image)
+    if info is not None:
+        note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), info.id, gates.PENDING)
+        ctx.gate.release_recorded(app)
+        if note:
+            output.info1(note)
+    raise UserError("dokku-migrations' Python environment is missing or broken on this host, so this release's "
+                    "migrations cannot run: run 'sudo dokku plugin:install' to repair it, then deploy again")
 
 
 def post_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -68,13 +91,16 @@ def scheduler_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) 
     if info is None:
         return
     record = ctx.gate.record(app, info.id)
+    if record is None and gates.stopped_before_recorded(ctx.gate, ctx.docker, app, info.id):
+        record = gates.Record(gates.PENDING)
     if gates.may_start(record):
         return
     if record is not None and record.status == gates.ROLLED_BACK:
         raise UserError(f"Refusing to start {image}: its migrations were rolled back, so its code would run on an "
                         f"older schema, and it never went live. Deploy a fixed image (see 'dokku migrations:history "
                         f"{app}')")
-    why = ("its migrations never finished (the deploy was killed while they ran)" if record and
+    why = ("its migrations never finished (its deploy stopped before they ended: see that deploy's output)"
+           if record and
            record.status == gates.PENDING else "its migrations failed")
     raise UserError(f"Refusing to start {image}: {why}, and it never went live. Deploy a fixed image, or apply "
                     f"them with 'dokku migrations:run {app}' and retry (see 'dokku migrations:history {app}')")

@@ -13,6 +13,7 @@ from . import gate as gates
 from . import output
 from .context import Context
 from .dokku import APP_NAME
+from .errors import UserError
 
 
 def known_apps(ctx: Context) -> List[str]:
@@ -24,14 +25,20 @@ def known_apps(ctx: Context) -> List[str]:
 
 
 def remove_everything(ctx: Context) -> None:
+    """Docker being down must not stop an uninstall: the files go all the same, and the user is
+    told which tags are left."""
     apps = known_apps(ctx)
-    for app in apps:
-        repo = ctx.dokku.image_repo(app)
-        latest = ctx.docker.inspect_image(f"{repo}:latest")
-        if latest is not None and not gates.may_start(ctx.gate.record(app, latest.id)):
-            output.warn(f"{repo}:latest was never migrated; without this plugin 'dokku ps:restart {app}' would start "
-                        f"it: deploy a fixed image, or point latest back at the running image")
-        ctx.docker.untag(f"{repo}:{gates.FAILED_TAG}")
+    try:
+        for app in apps:
+            repo = ctx.dokku.image_repo(app)
+            latest = ctx.docker.inspect_image(f"{repo}:latest")
+            if latest is not None and not gates.may_start(ctx.gate.record(app, latest.id)):
+                output.warn(f"{repo}:latest was never migrated; without this plugin 'dokku ps:restart {app}' would "
+                            f"start it: deploy a fixed image, or point latest back at the running image")
+            ctx.docker.untag(f"{repo}:{gates.FAILED_TAG}")
+    except UserError as error:
+        output.warn(f"{error.message}; so the images were not checked and the dokku/<app>:{gates.FAILED_TAG} tags "
+                    f"are left: remove them with 'docker image rm' once Docker is back")
     for root in (ctx.history.root, ctx.settings.root):
         shutil.rmtree(root, ignore_errors=True)
     output.info1(f"Removed dokku-migrations' settings, run history and image tags ({len(apps)} apps)")

@@ -115,9 +115,9 @@ class Host:
     def dokku(self, *args: str, timeout: float = 300, env: Optional[Dict[str, str]] = None) -> Result:
         return self._run(["dokku", *args], timeout=timeout, extra_env=env)
 
-    def dokku_as_root(self, *args: str) -> Result:
+    def dokku_as_root(self, *args: str, env: Optional[Dict[str, str]] = None) -> Result:
         """`plugin:*` commands, which Dokku runs only as root."""
-        return self._run(["dokku", *args], as_dokku=False)
+        return self._run(["dokku", *args], as_dokku=False, extra_env=env)
 
     def trigger(self, name: str, *args: str) -> Result:
         return self._run(["plugn", "trigger", name, *args])

@@ -154,6 +154,27 @@ def test_with_plugin_and_watchdog_killed_the_unfinished_image_is_refused_and_the
     assert http_get(host.web_containers(app)[0]) == "v3"
 
 
+def test_a_release_that_dies_before_recording_its_image_never_goes_live_later(host, images, bare_app):
+    """An import error mid-`plugin:update` (or a signal in the first instants): the trigger dies
+    before the image has any record, and its absence must not read as "predates the plugin"."""
+    app = bare_app
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    module = host.plugin_dir / "dokku_migrations" / "migrate.py"
+    whole = module.read_bytes()
+    module.write_text("raise ImportError('half-updated plugin')\n")
+    try:
+        failed = host.dokku("git:from-image", app, images.node_app("shop", "v2", {}, scripts=NOTHING))
+    finally:
+        module.write_bytes(whole)
+
+    restart = host.dokku("ps:restart", app)
+
+    assert failed.code != 0
+    assert restart.code != 0
+    assert f"Refusing to start dokku/{app}:latest: its migrations never finished" in restart.output
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
 # --- the connection to the engine drops -----------------------------------------------------------
 def test_a_dropped_output_stream_is_followed_to_the_real_exit_and_never_counted_as_success(host, images, bare_app):
     app = bare_app
@@ -227,6 +248,42 @@ def test_a_migration_that_ignores_sigterm_is_killed_after_the_grace_period(host,
     assert host.history(app)[0]["stopped_with"] == "SIGKILL"
 
 
+def test_a_second_interrupt_during_the_grace_period_kills_the_migration_at_once(host, images, bare_app):
+    app = bare_app
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    for key, value in (("command", "trap '' TERM; sleep 120"), ("grace", "90")):
+        assert host.dokku("migrations:set", app, key, value).code == 0
+    manual = host.spawn("migrations:run", app)
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+
+    os.killpg(manual.pid, signal.SIGINT)
+    time.sleep(2)  # in its grace period now: the migration ignores SIGTERM
+    started = time.monotonic()
+    os.kill(plugin_pid(app), signal.SIGINT)
+    run = run_finished(host, app)
+
+    assert time.monotonic() - started < 30
+    assert (run["status"], run["stopped_with"]) == ("interrupted", "SIGKILL")
+    assert wait_for("the container to go", lambda: migration_containers(app) == [])
+    manual.communicate(timeout=60)
+
+
+def test_an_image_that_served_before_the_plugin_stays_startable_after_a_failed_re_release(host, images, app):
+    gated = {"start": "node server.js", "migrate": 'test "$BREAK_MIGRATIONS" != yes && node-pg-migrate up'}
+    assert host.dokku("git:from-image", app, images.node_app("gated", "v1", WIDGETS, scripts=gated)).code == 0
+    (host.lib_root / "data" / "migrations" / app / "images.json").unlink()  # installed after v1 went live
+    assert host.dokku("ps:stop", app).code == 0
+    assert host.dokku("config:set", "--no-restart", app, "BREAK_MIGRATIONS=yes").code == 0
+
+    start = host.dokku("ps:start", app)
+    restart = host.dokku("ps:restart", app)
+
+    assert start.code != 0 and "already went live, so it stays startable" in start.output
+    assert restart.code == 0, restart.output
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
 # --- a broken plugin environment ------------------------------------------------------------------
 @pytest.fixture
 def broken_venv_host(docker_available):
@@ -257,6 +314,40 @@ def test_with_the_environment_gone_restarts_still_start_healthy_apps_and_refuse_
     assert refused.code != 0 and "its migrations failed" in refused.stderr
     assert release.code != 0
     assert "run 'sudo dokku plugin:install' to repair it" in release.stderr.splitlines()[-1]
+
+
+def test_with_the_environment_gone_a_release_fails_closed_and_restarts_keep_the_serving_image(
+        broken_venv_host, images):
+    host = broken_venv_host
+    app = new_app(host, database=False)
+    v1 = images.node_app("shop", "v1", {}, scripts=NOTHING)
+    assert host.dokku("git:from-image", app, v1).code == 0
+    serving = image_id(f"dokku/{app}:latest")
+    shutil.move(str(host.plugin_dir / ".venv"), str(host.base / "venv-gone"))
+
+    release = host.dokku("git:from-image", app, images.node_app("shop", "v2", {}, scripts=NOTHING))
+    restart = host.dokku("ps:restart", app)
+
+    assert release.code != 0
+    assert image_id(f"dokku/{app}:latest") == serving
+    assert restart.code == 0, restart.output
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
+def test_with_the_environment_gone_apps_destroy_and_rename_finish(broken_venv_host, images):
+    host = broken_venv_host
+    kept, gone = new_app(host, database=False), new_app(host, database=False)
+    for app in (kept, gone):
+        assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    shutil.move(str(host.plugin_dir / ".venv"), str(host.base / "venv-gone"))
+
+    destroy = host.dokku("--force", "apps:destroy", gone)
+    rename = host.dokku("apps:rename", "--skip-deploy", kept, f"{kept}-new")
+
+    assert destroy.code == 0, destroy.output
+    assert not (host.lib_root / "data" / "migrations" / gone).exists()
+    assert rename.code == 0, rename.output
+    assert list((host.lib_root / "data" / "migrations" / f"{kept}-new" / "runs").glob("*.json"))
 
 
 # --- what the plugin accepts from the app ---------------------------------------------------------

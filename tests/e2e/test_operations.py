@@ -310,6 +310,19 @@ def test_plugin_uninstall_removes_settings_history_and_failed_image_tags(own_hos
     assert own_host.dokku("ps:restart", app).code == 0
 
 
+def test_plugin_uninstall_with_docker_down_still_removes_the_plugins_files(own_host, images):
+    app = new_app(own_host, database=False)
+    assert own_host.dokku("migrations:set", app, "timeout", "42").code == 0
+
+    result = own_host.dokku_as_root("plugin:uninstall", "migrations",
+                                    env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+
+    assert result.code == 0, result.output
+    assert "the dokku/<app>:migrations-failed tags are left" in result.output
+    assert not (own_host.lib_root / "config" / "migrations").exists()
+    assert not own_host.plugin_dir.exists()
+
+
 def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_container(host, images, app):
     """Dokku's ps plugin adds `--restart=on-failure:10` and the logs plugin `--log-opt=max-size=10m` to
     every process deploy (docker-args-process-deploy); app-json drops the restart policy, limits and
