@@ -48,7 +48,8 @@ def command_for(ctx: Context, app: str, image: ImageInfo) -> Tuple[str, str]:
     if value:
         return value, f"{scope} setting 'rollback-command'"
     found = detect([parse_rule(rule) for rule in ROLLBACK_RULES], image.workdir,
-                   lambda paths: ctx.docker.read_file(image.ref, paths, app))
+                   lambda paths: ctx.docker.read_file(image.ref, paths, app),
+                   otherwise=f"set the rollback command with 'dokku migrations:set {app} rollback-command ...'")
     if found is None:
         raise UserError(f"No rollback command for {app}: declare one in the project's app.json "
                         f"({{\"migrations\": {{\"rollback\": \"npm run migrate:down\"}}}}) or set one with "

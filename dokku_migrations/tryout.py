@@ -49,6 +49,7 @@ OLD_READY_WAIT_ENV = "DM_TRY_POSTGRES_WAIT"  # its name before MySQL and MariaDB
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
+PASS_COMMAND = "pass the command with --command 'CMD'"  # what a broken manifest offers besides fixing it
 USAGE = ("python3 -m dokku_migrations try <image> [--env KEY=VALUE ...] [--command CMD] "
          "[--database TYPE[:VERSION]] [--database-image IMAGE] [--timeout SECONDS]")
 
@@ -387,7 +388,7 @@ def find_command(files: ImageFiles, command: Optional[str]) -> Tuple[str, str]:
         return command, "--command"
     settings = resolve({}, {})
     image = files.image
-    plan = decide(settings, lambda: detect(settings.rules, image.workdir, files.read))
+    plan = decide(settings, lambda: detect(settings.rules, image.workdir, files.read, otherwise=PASS_COMMAND))
     if plan.action != RUN:
         raise UserError(f"No migration command to try in {image.ref}: {plan.reason}; "
                         "pass one with --command 'CMD'")

@@ -310,3 +310,22 @@ def test_with_a_given_command_the_declaration_alone_is_read_from_app_json():
     assert find_command(files, "bin/migrate") == ("bin/migrate", "--command")
     assert files.declared_database() == ("/app/app.json $.migrations.database", "mysql:8.4")
     assert docker.probes == [["/srv/app.json", "/app/app.json"]]
+
+
+@pytest.mark.parametrize("document", [b'{"migrations": {"command": "x",}}', b'{"migrations": "npm run migrate"}'],
+                         ids=["not-json", "migrations-string"])
+def test_a_broken_app_json_points_at_the_command_flag_not_at_dokku_settings(document):
+    files = ImageFiles(RecordingDocker({"/app/app.json": document}), image_at("/app"))
+
+    with pytest.raises(UserError) as error:
+        find_command(files, None)
+
+    assert error.value.message.endswith("fix it, or pass the command with --command 'CMD'")
+    assert "migrations:set" not in error.value.message
+
+
+def test_a_broken_app_json_read_only_for_its_database_points_at_the_database_flag():
+    files = ImageFiles(RecordingDocker({"/app/app.json": b"{"}), image_at("/app"))
+
+    with pytest.raises(UserError, match=r"fix it, or name the database with --database TYPE\[:VERSION\]$"):
+        files.declared_database()
