@@ -237,6 +237,8 @@ HOSTILE_MANIFESTS = [
      "$.migrations.command in /app/app.json must be a command (a string), but it is a list"),
     ("app.json command on two lines", {"app.json": '{"migrations": {"command": "true\\ntouch /tmp/pwned"}}'},
      "$.migrations.command in /app/app.json must be a command on one line"),
+    ("app.json migrations that is a string", {"app.json": '{"migrations": "npm run migrate"}'},
+     '/app/app.json must be shaped like {"migrations": {"command": "…"}}, but its $.migrations is a string'),
     ("migrate script that is a list of numbers", {"package.json": '{"scripts": {"migrate": [1, 2]}}'},
      "$.scripts.migrate in /app/package.json must be a string or a list of strings, but it is a list holding "
      "a number"),
