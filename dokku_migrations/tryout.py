@@ -204,12 +204,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", default=KEYS["timeout"].default, metavar="SECONDS",
                         help=f"stop the migrations after this long, 0 for never (default {KEYS['timeout'].default})")
     options = parser.parse_args(list(argv))
-    options.timeout = int(parse_seconds(options.timeout))
+    options.timeout = parse_timeout(options.timeout)
     if options.command is not None:
-        options.command = parse_command(options.command)
+        options.command = parse_command_flag(options.command)
     check_flags(options.database, options.database_image, options.postgres_image)
     options.env = parse_env(options.env)
     return options
+
+
+def parse_timeout(value: str) -> int:
+    """--timeout as the `timeout` setting takes it, refused in words that name the flag."""
+    try:
+        return int(parse_seconds(value))
+    except UserError:
+        raise UserError(f"Invalid --timeout '{printable(value)}': use a whole number of seconds, 0 for no "
+                        "timeout, e.g. --timeout 600") from None
+
+
+def parse_command_flag(value: str) -> str:
+    """--command as the `command` setting takes it; empty, it is a mistake here, not a way to unset."""
+    if not value.strip():
+        raise UserError("--command is empty: give the migration command, e.g. --command 'npm run migrate', or "
+                        "leave --command out to find it in the image as a deploy does")
+    return parse_command(value)
 
 
 def parse_env(items: Sequence[str]) -> Dict[str, str]:
