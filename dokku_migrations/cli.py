@@ -20,6 +20,10 @@ def help_text() -> str:
 SUMMARY = help_text().split("\n")[2].rstrip(".")
 
 
+# What each valued flag takes, as help.txt writes it.
+VALUE_NAMES = {"--image": "IMAGE", "--limit": "N", "--format": "json", "--app": "APP"}
+
+
 @dataclass
 class Parsed:
     """A command with its positional words and flags (flags without a value map to "")."""
@@ -42,9 +46,10 @@ def split(argv: Sequence[str], valued: Sequence[str], bare: Sequence[str], prefi
         name, has_value, value = item.partition("=")
         if name in valued:
             if not has_value:
-                if not items:
-                    raise UserError(f"{name} needs a value")
-                value = items.pop(0)
+                value = items.pop(0) if items and not items[0].startswith("--") else ""
+            if not value:
+                raise UserError(f"{name} needs a value: write it as '{name} {VALUE_NAMES.get(name, 'VALUE')}' "
+                                "(see 'dokku migrations:help')")
             parsed.flags[name] = value
         elif item in bare or (prefix_bare and item.startswith(prefix_bare)):
             parsed.flags[item] = ""

@@ -161,8 +161,23 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
         print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
               f"{exit_code:>4}  {duration:>8}  {r.command or '-'}")
+    schema_ahead_note(ctx, app)
+
+
+def schema_ahead_note(ctx: Context, app: str) -> None:
+    """The history is the run records and needs no Docker; whether the schema is ahead does (the
+    serving containers settle whether an image went live). With Docker unreachable the table stands
+    and one line says the check was skipped: the gate's records alone miss an image that served
+    without `post-deploy` marking it, and a false "ahead" points at `migrations:rollback`, which would
+    drop the schema under live code. Said as not checked, not as fine."""
+    from .engine import Unreachable
     from .rollback import ahead, ahead_message
-    behind = ahead(ctx, app)
+    try:
+        behind = ahead(ctx, app)
+    except Unreachable:
+        output.verbose("Docker is not reachable, so whether the schema is ahead of the running code was not "
+                       f"checked: see 'dokku migrations:report {app} --migrations-schema-ahead' once it is back")
+        return
     if behind is not None:
         output.warn(ahead_message(app, behind))
 

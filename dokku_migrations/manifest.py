@@ -28,6 +28,8 @@ DEFAULT_RULES = (
 )
 # Where a project declares how to undo its last migrations, for `migrations:rollback`.
 ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
+# The way out each error offers besides fixing the file: a deploy's unless its caller has another.
+SET_COMMAND = "set the command with 'dokku migrations:set <app> command ...'"
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
 # Read by `try` only: a deploy migrates whatever database the app is linked to.
@@ -131,13 +133,12 @@ def candidate_paths(rule: Rule, workdir: str) -> List[str]:
     return paths
 
 
-def load_json(path: str, data: bytes) -> object:
+def load_json(path: str, data: bytes, otherwise: str = SET_COMMAND) -> object:
     """Parses a manifest; a broken one stops the deploy rather than silently skipping migrations."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UserError(f"{path} in the image is not valid UTF-8: fix it, or set the command with "
-                        "'dokku migrations:set <app> command ...'")
+        raise UserError(f"{path} in the image is not valid UTF-8: fix it, or {otherwise}")
     if nesting_depth(text) > MAX_NESTING:
         raise UserError(f"{path} in the image is nested more than {MAX_NESTING} levels deep: refusing to read it")
     try:
@@ -145,8 +146,7 @@ def load_json(path: str, data: bytes) -> object:
     except RecursionError:
         raise UserError(f"{path} in the image is nested too deeply to read")
     except ValueError as error:
-        raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or set the command with "
-                        "'dokku migrations:set <app> command ...'")
+        raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or {otherwise}")
 
 
 def nesting_depth(text: str) -> int:
@@ -172,14 +172,16 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
+def command_from(rule: Rule, path: str, document: object, otherwise: str = SET_COMMAND) -> Optional[str]:
     """The command the rule finds in one manifest; None when its JSONPath finds nothing, or only
     something empty; an error naming the file when what it finds cannot be what the rule expects."""
+    fix = f"fix it, or {otherwise}"
+    if not rule.command:
+        check_shape(rule, path, document, fix)
     matches = finder(rule.jsonpath)(document)
     if not matches:
         return None
     value = matches[0]
-    fix = "fix it, or set the command with 'dokku migrations:set <app> command ...'"
     if not rule.command:
         if not isinstance(value, str):
             raise UserError(f"{rule.jsonpath} in {path} must be a command (a string), but it is {kind_of(value)}: "
@@ -194,6 +196,25 @@ def command_from(rule: Rule, path: str, document: object) -> Optional[str]:
         return rule.command if any(item.strip() for item in value) else None
     raise UserError(f"{rule.jsonpath} in {path} must be a string or a list of strings, but it is "
                     f"{kind_of(value)}: {fix}")
+
+
+def check_shape(rule: Rule, path: str, document: object, fix: str) -> None:
+    """A rule that reads the command itself from the file names a place the project declares on
+    purpose (app.json's `migrations` is this plugin's): something else standing on the way there, as
+    `{"migrations": "npm run migrate"}`, is a mistake to stop at, not a project without migrations."""
+    keys = dotted_keys(rule.jsonpath)
+    if keys is None:
+        return
+    value, where = document, "it"
+    for depth, key in enumerate(keys):
+        if not isinstance(value, dict):
+            shape = "\"…\""
+            for outer in reversed(keys):
+                shape = f"{{{json.dumps(outer, ensure_ascii=False)}: {shape}}}"
+            raise UserError(f"{path} must be shaped like {shape}, but {where} is {kind_of(value)}: {fix}")
+        if key not in value:
+            return
+        value, where = value[key], "its $." + ".".join(keys[:depth + 1])
 
 
 def kind_of(value: object) -> str:
@@ -220,9 +241,10 @@ def wanted_paths(rules: Sequence[Rule], workdir: str) -> List[str]:
     return wanted
 
 
-def detect(rules: Sequence[Rule], workdir: str,
-           read_files: Callable[[List[str]], Dict[str, Optional[bytes]]]) -> Optional[Detection]:
-    """The first rule whose file exists and whose JSONPath finds a command; None when none does."""
+def detect(rules: Sequence[Rule], workdir: str, read_files: Callable[[List[str]], Dict[str, Optional[bytes]]],
+           otherwise: str = SET_COMMAND) -> Optional[Detection]:
+    """The first rule whose file exists and whose JSONPath finds a command; None when none does.
+    `otherwise` is what an error about a broken file offers besides fixing it."""
     wanted = wanted_paths(rules, workdir)
     files = read_files(wanted) if wanted else {}
     documents: Dict[str, object] = {}
@@ -232,8 +254,8 @@ def detect(rules: Sequence[Rule], workdir: str,
             if data is None:
                 continue
             if path not in documents:
-                documents[path] = load_json(path, data)
-            command = command_from(rule, path, documents[path])
+                documents[path] = load_json(path, data, otherwise)
+            command = command_from(rule, path, documents[path], otherwise)
             if command is not None:
                 return Detection(rule=rule, path=path, command=command)
             break
@@ -252,7 +274,7 @@ def declared_database(workdir: str, files: Mapping[str, Optional[bytes]]) -> Opt
         data = files.get(path)
         if data is None:
             continue
-        document = load_json(path, data)
+        document = load_json(path, data, "name the database with --database TYPE[:VERSION]")
         migrations = document.get("migrations") if isinstance(document, dict) else None
         value = migrations.get("database") if isinstance(migrations, dict) else None
         if value is None:

@@ -48,12 +48,21 @@ def command_for(ctx: Context, app: str, image: ImageInfo) -> Tuple[str, str]:
     if value:
         return value, f"{scope} setting 'rollback-command'"
     found = detect([parse_rule(rule) for rule in ROLLBACK_RULES], image.workdir,
-                   lambda paths: ctx.docker.read_file(image.ref, paths, app))
+                   lambda paths: ctx.docker.read_file(image.ref, paths, app),
+                   otherwise=f"set the rollback command with 'dokku migrations:set {app} rollback-command ...'")
     if found is None:
         raise UserError(f"No rollback command for {app}: declare one in the project's app.json "
                         f"({{\"migrations\": {{\"rollback\": \"npm run migrate:down\"}}}}) or set one with "
                         f"'dokku migrations:set {app} rollback-command \"npm run migrate:down\"'")
     return found.command, found.source
+
+
+def refuse_serving(ctx: Context, app: str, image: ImageInfo) -> None:
+    """The image serving right now is the code its down migration would pull the schema from under."""
+    if image.id in ctx.docker.deployed_image_ids(app):
+        raise UserError(f"Refusing to roll back {app} with {image.ref}: it is the image serving {app} right now, and "
+                        f"its down migration would drop the schema under the running code. Deploy a fixed image, "
+                        f"or run the down migration by hand with 'dokku run {app} <command>'")
 
 
 def run_rollback(ctx: Context, app: str, image_ref: str, dry_run: bool) -> None:
@@ -67,10 +76,12 @@ def run_rollback(ctx: Context, app: str, image_ref: str, dry_run: bool) -> None:
                             f"went live (see 'dokku migrations:history {app}'); to undo another image's, name it "
                             f"with --image")
         image_ref = image_of(ctx, app, run).id
-        output.info1(f"Rolling back run {run.id} of {app}, from the image that applied it ({image_ref[:19]})")
+        doing = "Would roll back" if dry_run else "Rolling back"
+        output.info1(f"{doing} run {run.id} of {app}, from the image that applied it ({image_ref[:19]})")
     image = ctx.docker.inspect_image(image_ref)
     if image is None:
         raise UserError(f"Image {image_ref} does not exist on this host")
+    refuse_serving(ctx, app, image)
     command, source = command_for(ctx, app, image)
     execute(ctx, Request(app=app, image=image_ref, trigger=ROLLBACK, dry_run=dry_run, own_image_only=True,
                          command=command, source=source))

@@ -49,6 +49,7 @@ OLD_READY_WAIT_ENV = "DM_TRY_POSTGRES_WAIT"  # its name before MySQL and MariaDB
 ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
+PASS_COMMAND = "pass the command with --command 'CMD'"  # what a broken manifest offers besides fixing it
 USAGE = ("python3 -m dokku_migrations try <image> [--env KEY=VALUE ...] [--command CMD] "
          "[--database TYPE[:VERSION]] [--database-image IMAGE] [--timeout SECONDS]")
 
@@ -203,12 +204,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--timeout", default=KEYS["timeout"].default, metavar="SECONDS",
                         help=f"stop the migrations after this long, 0 for never (default {KEYS['timeout'].default})")
     options = parser.parse_args(list(argv))
-    options.timeout = int(parse_seconds(options.timeout))
+    options.timeout = parse_timeout(options.timeout)
     if options.command is not None:
-        options.command = parse_command(options.command)
+        options.command = parse_command_flag(options.command)
     check_flags(options.database, options.database_image, options.postgres_image)
     options.env = parse_env(options.env)
     return options
+
+
+def parse_timeout(value: str) -> int:
+    """--timeout as the `timeout` setting takes it, refused in words that name the flag."""
+    try:
+        return int(parse_seconds(value))
+    except UserError:
+        raise UserError(f"Invalid --timeout '{printable(value)}': use a whole number of seconds, 0 for no "
+                        "timeout, e.g. --timeout 600") from None
+
+
+def parse_command_flag(value: str) -> str:
+    """--command as the `command` setting takes it; empty, it is a mistake here, not a way to unset."""
+    if not value.strip():
+        raise UserError("--command is empty: give the migration command, e.g. --command 'npm run migrate', or "
+                        "leave --command out to find it in the image as a deploy does")
+    return parse_command(value)
 
 
 def parse_env(items: Sequence[str]) -> Dict[str, str]:
@@ -387,7 +405,7 @@ def find_command(files: ImageFiles, command: Optional[str]) -> Tuple[str, str]:
         return command, "--command"
     settings = resolve({}, {})
     image = files.image
-    plan = decide(settings, lambda: detect(settings.rules, image.workdir, files.read))
+    plan = decide(settings, lambda: detect(settings.rules, image.workdir, files.read, otherwise=PASS_COMMAND))
     if plan.action != RUN:
         raise UserError(f"No migration command to try in {image.ref}: {plan.reason}; "
                         "pass one with --command 'CMD'")

@@ -119,6 +119,20 @@ def test_an_unreachable_docker_daemon_gives_one_line(host, images, app):
     assert "Traceback" not in result.output
 
 
+def test_history_reads_its_records_without_docker_and_says_the_schema_check_was_skipped(host, images, app):
+    deployed_app_with_command(host, images, app, "true")
+    unreachable = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+    table = host.dokku("migrations:history", app, env=unreachable)
+    as_json = host.dokku("migrations:history", app, "--format", "json", env=unreachable)
+
+    assert table.code == 0, table.output
+    assert "succeeded" in table.stdout
+    assert "whether the schema is ahead of the running code was not checked" in table.stdout
+    assert table.stderr == ""
+    assert as_json.code == 0 and json.loads(as_json.stdout)[0]["status"] == "succeeded"
+
+
 def test_a_missing_image_gives_one_line(host, app):
     result = host.dokku("migrations:run", app, "--image", "nowhere/nothing:1")
 
@@ -237,6 +251,8 @@ HOSTILE_MANIFESTS = [
      "$.migrations.command in /app/app.json must be a command (a string), but it is a list"),
     ("app.json command on two lines", {"app.json": '{"migrations": {"command": "true\\ntouch /tmp/pwned"}}'},
      "$.migrations.command in /app/app.json must be a command on one line"),
+    ("app.json migrations that is a string", {"app.json": '{"migrations": "npm run migrate"}'},
+     '/app/app.json must be shaped like {"migrations": {"command": "…"}}, but its $.migrations is a string'),
     ("migrate script that is a list of numbers", {"package.json": '{"scripts": {"migrate": [1, 2]}}'},
      "$.scripts.migrate in /app/package.json must be a string or a list of strings, but it is a list holding "
      "a number"),

@@ -98,8 +98,22 @@ def test_rollback_dry_run_shows_the_plan_and_changes_nothing(host, images, app):
     result = host.dokku("migrations:rollback", app, "--dry-run")
 
     assert result.code == 0, result.output
+    assert "Would roll back run" in result.stdout and "Rolling back" not in result.stdout
     assert "Command:  npm run migrate:down" in result.stdout
     assert "Source:   /app/app.json $.migrations.rollback" in result.stdout
+    assert tables(app) == "gadgets,widgets"
+
+
+def test_rollback_refuses_the_image_serving_right_now(host, images, app):
+    v1_live_then_v2_migrated_but_crashing(host, images, app)
+    serving = host.web_containers(app)[0]["Image"]
+
+    result = host.dokku("migrations:rollback", app, "--image", serving)
+
+    assert result.code == 1
+    assert result.stderr.startswith(f" !     Refusing to roll back {app} with {serving}: it is the image serving")
+    assert result.stderr.rstrip("\n").endswith(f"run the down migration by hand with 'dokku run {app} <command>'")
+    assert result.stderr.count("\n") == 1
     assert tables(app) == "gadgets,widgets"
 
 

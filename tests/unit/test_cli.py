@@ -32,10 +32,27 @@ def test_a_value_may_itself_contain_equals_signs():
     assert parsed.flags == {"--image": "reg/x:tag=1"}
 
 
-def test_a_valued_flag_at_the_end_without_a_value_is_refused():
+def test_a_valued_flag_at_the_end_without_a_value_is_refused_showing_how_to_write_it():
     with pytest.raises(UserError) as error:
         split(["migrations:history", "web", "--limit"], valued=["--limit"], bare=[])
-    assert error.value.message == "--limit needs a value"
+    assert error.value.message == "--limit needs a value: write it as '--limit N' (see 'dokku migrations:help')"
+
+
+def test_an_image_flag_without_a_value_says_to_name_the_image():
+    with pytest.raises(UserError) as error:
+        split(["migrations:run", "shop", "--image"], valued=["--image"], bare=["--dry-run"])
+    assert error.value.message == "--image needs a value: write it as '--image IMAGE' (see 'dokku migrations:help')"
+
+
+def test_a_valued_flag_followed_by_another_flag_does_not_take_that_flag_as_its_value():
+    with pytest.raises(UserError, match=r"^--image needs a value"):
+        split(["migrations:run", "shop", "--image", "--dry-run"], valued=["--image"], bare=["--dry-run"])
+
+
+@pytest.mark.parametrize("argv", [["--image="], ["--image", ""]], ids=["equals", "empty-word"])
+def test_an_empty_value_is_refused_rather_than_falling_back_to_the_default(argv):
+    with pytest.raises(UserError, match=r"^--image needs a value"):
+        split(["migrations:run", "shop", *argv], valued=["--image"], bare=[])
 
 
 def test_an_unknown_flag_is_refused_naming_it_and_the_command():

@@ -236,9 +236,9 @@ def test_a_manifest_of_an_unexpected_shape_has_nothing_to_run(document):
     assert command_from(NPM, "/app/package.json", document) is None
 
 
-@pytest.mark.parametrize("document", [[], {"migrations": "python manage.py migrate"}, {"migrations": ["x"]}],
-                         ids=["list", "migrations-string", "migrations-list"])
-def test_an_app_json_of_an_unexpected_shape_has_nothing_to_run(document):
+@pytest.mark.parametrize("document", [{}, {"name": "shop"}, {"migrations": {}}, {"migrations": {"database": "mysql"}}],
+                         ids=["empty", "no-migrations", "empty-migrations", "database-only"])
+def test_an_app_json_without_a_migrations_command_has_nothing_to_run(document):
     assert command_from(DEFAULT[0], "/app/app.json", document) is None
 
 
@@ -304,6 +304,43 @@ def test_an_app_json_command_on_several_lines_is_refused_naming_the_file(breaker
     files = {"/app/app.json": app_json({"command": f"python manage.py migrate{breaker}rm -rf /"})}
     with pytest.raises(UserError, match=r"^\$\.migrations\.command in /app/app\.json must be a command on one line"):
         detect(DEFAULT, "/app", image_files(files))
+
+
+@pytest.mark.parametrize("migrations, kind", [
+    ("python manage.py migrate", "a string"),
+    (["python manage.py migrate"], "a list"),
+    (None, "null"),
+], ids=["string", "list", "null"])
+def test_an_app_json_migrations_that_is_not_an_object_is_refused_showing_the_shape(migrations, kind):
+    with pytest.raises(UserError) as error:
+        detect(DEFAULT, "/app", image_files({"/app/app.json": app_json(migrations)}))
+    assert error.value.message == ('/app/app.json must be shaped like {"migrations": {"command": "…"}}, but its '
+                                   f"$.migrations is {kind}: fix it, or set the command with "
+                                   "'dokku migrations:set <app> command ...'")
+
+
+@pytest.mark.parametrize("document, kind", [([], "a list"), ("migrate", "a string"), (None, "null")],
+                         ids=["list", "string", "null"])
+def test_an_app_json_that_is_not_an_object_is_refused_showing_the_shape(document, kind):
+    with pytest.raises(UserError) as error:
+        detect(DEFAULT, "/app", image_files({"/app/app.json": json.dumps(document).encode()}))
+    assert error.value.message == ('/app/app.json must be shaped like {"migrations": {"command": "…"}}, but it is '
+                                   f"{kind}: fix it, or set the command with 'dokku migrations:set <app> command ...'")
+
+
+def test_a_malformed_app_json_migrations_stops_detection_rather_than_falling_through_to_package_json():
+    files = {"/app/app.json": app_json("npm run migrate"), "/app/package.json": PACKAGE_WITH_MIGRATE}
+    with pytest.raises(UserError, match=r"^/app/app\.json must be shaped like"):
+        detect(DEFAULT, "/app", image_files(files))
+
+
+def test_a_package_json_of_an_unexpected_shape_is_left_to_npm():
+    assert detect(DEFAULT, "/app", image_files({"/app/package.json": b'["not", "a", "package"]'})) is None
+
+
+def test_a_broken_manifest_offers_the_callers_way_out():
+    with pytest.raises(UserError, match=r"fix it, or pass the command with --command 'CMD'$"):
+        detect(DEFAULT, "/app", image_files({"/app/app.json": b"{"}), otherwise="pass the command with --command 'CMD'")
 
 
 def test_an_app_json_that_is_not_json_is_refused_naming_its_path():

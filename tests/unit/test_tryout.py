@@ -51,9 +51,20 @@ def test_defaults_are_no_database_flag_and_the_deploy_timeout():
             options.command, options.env) == ("shop:latest", None, None, None, 1800, None, {})
 
 
-def test_a_timeout_that_is_not_a_whole_number_is_refused():
-    with pytest.raises(UserError, match="not a number of seconds"):
-        parse_args(["shop:latest", "--timeout", "5m"])
+@pytest.mark.parametrize("value", ["5m", "-1", ""], ids=["unit", "negative", "empty"])
+def test_a_timeout_that_is_not_a_whole_number_is_refused_naming_the_flag(value):
+    with pytest.raises(UserError) as error:
+        parse_args(["shop:latest", "--timeout", value])
+    assert error.value.message == (f"Invalid --timeout '{value}': use a whole number of seconds, 0 for no timeout, "
+                                   "e.g. --timeout 600")
+
+
+@pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
+def test_an_empty_command_is_refused_pointing_at_leaving_the_flag_out(value):
+    with pytest.raises(UserError) as error:
+        parse_args(["shop:latest", "--command", value])
+    assert error.value.message == ("--command is empty: give the migration command, e.g. --command 'npm run migrate', "
+                                   "or leave --command out to find it in the image as a deploy does")
 
 
 def test_a_missing_image_argument_is_one_line_with_the_usage():
@@ -310,3 +321,22 @@ def test_with_a_given_command_the_declaration_alone_is_read_from_app_json():
     assert find_command(files, "bin/migrate") == ("bin/migrate", "--command")
     assert files.declared_database() == ("/app/app.json $.migrations.database", "mysql:8.4")
     assert docker.probes == [["/srv/app.json", "/app/app.json"]]
+
+
+@pytest.mark.parametrize("document", [b'{"migrations": {"command": "x",}}', b'{"migrations": "npm run migrate"}'],
+                         ids=["not-json", "migrations-string"])
+def test_a_broken_app_json_points_at_the_command_flag_not_at_dokku_settings(document):
+    files = ImageFiles(RecordingDocker({"/app/app.json": document}), image_at("/app"))
+
+    with pytest.raises(UserError) as error:
+        find_command(files, None)
+
+    assert error.value.message.endswith("fix it, or pass the command with --command 'CMD'")
+    assert "migrations:set" not in error.value.message
+
+
+def test_a_broken_app_json_read_only_for_its_database_points_at_the_database_flag():
+    files = ImageFiles(RecordingDocker({"/app/app.json": b"{"}), image_at("/app"))
+
+    with pytest.raises(UserError, match=r"fix it, or name the database with --database TYPE\[:VERSION\]$"):
+        files.declared_database()
