@@ -124,6 +124,10 @@ class History:
         self.save(run)
         self.prune(run.app, keep)
 
+    def lock_path(self, app: str) -> Path:
+        """The app's run lock (lock.run_lock): one run of an app at a time."""
+        return self.root / app / ".lock"
+
     def abandon(self, app: str, run_id: int, message: str) -> Optional[Run]:
         """Finishes a run its process never finished (killed), if nobody has since; returns it then."""
         run = self.load(app, run_id)

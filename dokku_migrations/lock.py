@@ -48,6 +48,21 @@ def run_lock(path: Path, app: str) -> Iterator[None]:
 
 
 @contextmanager
+def held_if_free(path: Path) -> Iterator[bool]:
+    """The run lock if nobody holds it (True), else nothing (False): for the watchdog, which must
+    never wait behind a run, nor act as if it held the lock when it does not."""
+    try:
+        handle = _try_lock(path)
+    except OSError:
+        handle = -1
+    try:
+        yield handle >= 0
+    finally:
+        if handle >= 0:
+            os.close(handle)
+
+
+@contextmanager
 def deploy_lock(path: Path, app: str, holder: str) -> Iterator[None]:
     """Takes Dokku's deploy lock for a manual run as Dokku's own deploys do (plugins/common/functions
     acquire_advisory_lock / release_advisory_lock): flock the file, write who holds it (`builds:cancel`

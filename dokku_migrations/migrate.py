@@ -66,10 +66,11 @@ def execute(ctx: Context, request: Request) -> None:
     if request.dry_run:
         preview(ctx, request, settings, image)
         return
-    with run_lock(ctx.history.root / app / ".lock", app), \
+    with run_lock(ctx.history.lock_path(app), app), \
             (nullcontext() if request.deploy else
              ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
-        reap(ctx, app, settings.grace)
+        for note in reap(ctx, app, settings.grace, image.id):
+            output.verbose(note)
         run = ctx.history.start(app, request.trigger)
         run.image, run.image_id = request.image, image.id
         try:

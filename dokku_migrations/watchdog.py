@@ -86,10 +86,14 @@ def main(argv: list[str]) -> int:
     from .context import Context
     from .docker import MigrationContainer
     from .leftovers import recover
+    from .lock import held_if_free
     ctx = Context.from_environ(os.environ)
     state = ctx.docker.state(cid)
     container = MigrationContainer(cid, run_id, running=state[0]) if state else None
-    recover(ctx, app, container, run_id, grace, "its watchdog")
+    # A new run that took the app's lock since (a quick redeploy, maybe of the same image) decides
+    # the gate itself: closing it now could re-point `latest` under that deploy.
+    with held_if_free(ctx.history.lock_path(app)) as free:
+        recover(ctx, app, container, run_id, grace, "its watchdog", close_gate=free)
     return 0
 
 

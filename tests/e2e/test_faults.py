@@ -154,6 +154,26 @@ def test_with_plugin_and_watchdog_killed_the_unfinished_image_is_refused_and_the
     assert http_get(host.web_containers(app)[0]) == "v3"
 
 
+def test_a_release_of_the_same_image_after_a_killed_run_deploys_that_image(host, images, bare_app):
+    """The left-over belongs to the very image being released again: clearing it must not point
+    `latest` back at the old image under the release."""
+    app = bare_app
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    assert host.dokku("config:set", "--no-restart", app, "HANG=yes").code == 0
+    hanging = {"start": "node server.js", "migrate": 'if [ "$HANG" = yes ]; then sleep 60; fi'}
+    deploy = host.spawn("git:from-image", app, images.node_app("shop", "v2", {}, scripts=hanging))
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+    for pid in (watchdog_pid(app), plugin_pid(app)):
+        os.kill(pid, signal.SIGKILL)
+    deploy.communicate(timeout=60)
+
+    release = host.dokku("config:set", app, "HANG=no")
+
+    assert release.code == 0, release.output
+    assert "still running with nobody watching it" in release.output
+    assert http_get(host.web_containers(app)[0]) == "v2"
+
+
 def test_a_release_that_dies_before_recording_its_image_never_goes_live_later(host, images, bare_app):
     """An import error mid-`plugin:update` (or a signal in the first instants): the trigger dies
     before the image has any record, and its absence must not read as "predates the plugin"."""
