@@ -11,7 +11,7 @@ import os
 import sys
 
 from . import headstart
-from .errors import UserError
+from .errors import Interrupted, UserError
 
 
 def dispatch(argv: list[str]) -> None:
@@ -93,4 +93,8 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__":
-    exit_now(main(sys.argv[1:]))
+    try:
+        status = main(sys.argv[1:])
+    except (Interrupted, KeyboardInterrupt):  # a first signal while main was reporting an error or cleaning up
+        status = 130
+    exit_now(status)
