@@ -169,4 +169,4 @@ def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, comman
     argv = task_command(image, kind, command)
     if argv and argv[0].startswith("--entrypoint="):
         args.append(argv.pop(0))
-    return args + [image.ref] + argv
+    return args + [image.id] + argv  # the id: the image marked migrated is the one that ran, even if its tag moves

@@ -234,6 +234,10 @@ def test_move_env_values_does_not_change_the_list_it_was_given():
 
 # --- container_args ---------------------------------------------------------------------------
 
+def test_the_container_runs_the_image_by_id_so_a_moved_tag_cannot_swap_it():
+    assert "dokku/web:latest" not in args_for() and "sha256:abc" in args_for()
+
+
 def test_the_container_carries_dokkus_app_and_phase_labels_and_the_run_id():
     args = args_for(run_id=42)
     assert "--label=com.dokku.app-name=web" in args
@@ -243,7 +247,7 @@ def test_the_container_carries_dokkus_app_and_phase_labels_and_the_run_id():
 
 def test_the_image_comes_after_every_option_and_the_command_after_the_image():
     args = args_for(deploy_args=["--env=A"], memory="512m")
-    assert args[-4:] == ["dokku/web:latest", "/bin/sh", "-c", "trap 'exit 143' TERM; npm run migrate"]
+    assert args[-4:] == ["sha256:abc", "/bin/sh", "-c", "trap 'exit 143' TERM; npm run migrate"]
 
 
 def test_deploy_args_come_before_dokkus_global_run_args():
@@ -262,7 +266,7 @@ def test_no_limits_are_passed_when_unset():
 
 def test_a_cnb_entrypoint_override_is_placed_before_the_image():
     args = args_for(kind=PACK)
-    position = args.index("dokku/web:latest")
+    position = args.index("sha256:abc")
     assert args[position - 1] == "--entrypoint=/cnb/lifecycle/launcher"
     assert args[position + 1:] == ["/bin/bash", "-c", "trap 'exit 143' TERM; set -e; npm run migrate"]
 
