@@ -155,8 +155,7 @@ def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
     record = gate.record(app, image_id)
     if record is not None and record.live:
         return True
-    if image_id in docker.deployed_image_ids(app) or (
-            record is None and image_id in docker.deployed_image_ids(app, stopped=True)):
+    if image_id in docker.deployed_image_ids(app, stopped=record is None):
         gate.mark_live(app, image_id)
         return True
     return False
