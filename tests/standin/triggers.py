@@ -59,20 +59,6 @@ def destroy_properties(plugin: str, app: str) -> None:
     shutil.rmtree(lib_root() / "config" / plugin / app, ignore_errors=True)
 
 
-# ----- 00_dokku-standard ------------------------------------------------------------------------
-def t_00_dokku_standard_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
-    """plugins/00_dokku-standard/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
-    error, code = verify_app_name(app)
-    if error:
-        fail(error, code)
-    sys.exit(deploy.cmd_deploy(app, tag, process_type))
-
-
-def t_00_dokku_standard_release_and_deploy(app: str, tag: str = "", source: str = "deploy", *rest: str) -> None:
-    """plugins/00_dokku-standard/release-and-deploy → plugins/common/functions release_and_deploy."""
-    sys.exit(deploy.release_and_deploy(app, tag, source))
-
-
 # ----- apps -------------------------------------------------------------------------------------
 def t_apps_post_create(app: str, *rest: str) -> None:
     """plugins/apps/triggers.go TriggerPostCreate: the app's data directory (where .deploy.lock lives)."""
@@ -258,6 +244,19 @@ def now() -> str:
 
 
 # ----- common -----------------------------------------------------------------------------------
+def t_common_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
+    """plugins/common/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
+    error, code = verify_app_name(app)
+    if error:
+        fail(error, code)
+    sys.exit(deploy.cmd_deploy(app, tag, process_type))
+
+
+def t_common_release_and_deploy(app: str, tag: str = "", source: str = "deploy", *rest: str) -> None:
+    """plugins/common/release-and-deploy → plugins/common/functions release_and_deploy."""
+    sys.exit(deploy.release_and_deploy(app, tag, source))
+
+
 def t_common_core_post_deploy(app: str, *rest: str) -> None:
     """plugins/common/triggers.go TriggerCorePostDeploy: the `deployed` property."""
     property_write("common", app, "deployed", "true")
