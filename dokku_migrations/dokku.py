@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Seque
 
 from .errors import UserError
 from .lock import deploy_lock
+from .versions import deploy_lock_in_data_dir, dokku_version
 
 if TYPE_CHECKING:
     from .releasetasks import Task
@@ -98,7 +99,11 @@ class Dokku:
         return f"dokku/{app}"
 
     def deploy_lock_path(self, app: str) -> Path:
-        return self.lib_root / "data" / "apps" / app / ".deploy.lock"
+        """Where this Dokku's deploys and `apps:lock` put the app's lock (see versions.py)."""
+        data_dir = self.lib_root / "data" / "apps" / app
+        if deploy_lock_in_data_dir(dokku_version(self.lib_root), data_dir.is_dir()):
+            return data_dir / ".deploy.lock"
+        return self.root / app / ".deploy.lock"
 
     @contextmanager
     def deploy_lock(self, app: str, holder: str) -> Iterator[None]:
@@ -106,14 +111,17 @@ class Dokku:
         0.38 they write a build id (builds-generate-id) into the lock file and keep a running build
         record with their pid (builds-record-start, as dokku_setup_build_capture does), which
         `dokku builds:cancel APP` reads to SIGQUIT the deploy's process group: so does this run, and
-        the record gets its outcome (builds-record-finalize). Older Dokku has no builds plugin and
-        writes $DOKKU_PID (`holder`)."""
+        the record gets its outcome (builds-record-finalize). 0.34.x – 0.37.x write $DOKKU_PID
+        (`holder`); older ones leave the file empty."""
+        path = self.deploy_lock_path(app)
+        if path.parent == self.root / app:
+            holder = ""  # the lock's place before 0.34.0, whose deploys write nothing in it
         build_id = self.optional_trigger("builds-generate-id").strip()
         if build_id:
             self.optional_trigger("builds-record-start", app, build_id, str(os.getpid()), "unknown")
         exit_code = 1
         try:
-            with deploy_lock(self.deploy_lock_path(app), app, build_id or holder):
+            with deploy_lock(path, app, build_id or holder):
                 yield
             exit_code = 0
         finally:

@@ -14,6 +14,7 @@ from typing import Callable, Dict
 
 import deploy
 from state import (
+    builds_plugin,
     docker,
     env,
     fail,
@@ -26,6 +27,7 @@ from state import (
     read_config,
     root,
     verify_app_name,
+    version,
     write_config,
 )
 
@@ -61,8 +63,10 @@ def destroy_properties(plugin: str, app: str) -> None:
 
 # ----- apps -------------------------------------------------------------------------------------
 def t_apps_post_create(app: str, *rest: str) -> None:
-    """plugins/apps/triggers.go TriggerPostCreate: the app's data directory (where .deploy.lock lives)."""
-    data_dir("apps", app).mkdir(parents=True, exist_ok=True)
+    """plugins/apps/triggers.go TriggerPostCreate (since v0.34.0, when .deploy.lock moved there): the
+    app's data directory. v0.33.9 has no such trigger, and nothing makes data/apps/<app>."""
+    if version() >= (0, 34, 0):
+        data_dir("apps", app).mkdir(parents=True, exist_ok=True)
 
 
 def t_apps_post_delete(app: str, *rest: str) -> None:
@@ -527,6 +531,8 @@ TRIGGERS: Dict[str, Callable[..., None]] = {
 
 
 def run_trigger(plugin: str, name: str, args: list) -> None:
+    if plugin == "builds" and not builds_plugin():
+        return  # plugins/builds ships with v0.38.0: before it, plugn finds no such hook and prints nothing
     function = TRIGGERS.get(f"{plugin}_{name}".replace("-", "_"))
     if function is None:
         fail(f"stand-in plugin {plugin} has no trigger {name}")
