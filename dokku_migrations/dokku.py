@@ -147,7 +147,24 @@ class Dokku:
         A failure is told with the trigger's stderr only: the stdout of some triggers is the app's
         config (config-export), which must never reach a message.
         """
-        processes = []
+        processes, outputs = self._run_all(calls)
+        for call, process, (_, err) in list(zip(calls, processes, outputs))[:required]:
+            if process.returncode != 0:
+                detail = last_line(err)
+                raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
+                                f"{': ' + detail if detail else ''}; run it by hand to see why: "
+                                f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
+        return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
+                for process, (out, _) in zip(processes, outputs)]
+
+    def printed(self, *calls: "Call") -> List[str]:
+        """What triggers printed, failed or not, as bash reads them with `local VAR=$(plugn trigger …)`
+        (`local` masks the exit status; `$(…)` drops trailing newlines)."""
+        return [out.decode("utf-8", "replace").rstrip("\n") for out, _ in self._run_all(calls)[1]]
+
+    def _run_all(self, calls: Sequence["Call"]) -> Tuple[List["subprocess.Popen[bytes]"], List[Tuple[bytes, bytes]]]:
+        """Starts every call at once (each is a plugn process walking every plugin) and waits for all."""
+        processes: List[subprocess.Popen[bytes]] = []
         try:
             for call in calls:
                 processes.append(subprocess.Popen([self.plugn_bin, "trigger", call.name, *call.args],
@@ -157,14 +174,7 @@ class Dokku:
             raise UserError(f"'{self.plugn_bin}' was not found on PATH: is this a Dokku host?")
         finally:
             outputs = [process.communicate() for process in processes]
-        for call, process, (_, err) in list(zip(calls, processes, outputs))[:required]:
-            if process.returncode != 0:
-                detail = last_line(err)
-                raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
-                                f"{': ' + detail if detail else ''}; run it by hand to see why: "
-                                f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
-        return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
-                for process, (out, _) in zip(processes, outputs)]
+        return processes, outputs
 
     def deploy_args(self, app: str, image_tag: str, image_source_type: str) -> List[str]:
         """Docker args for the app's deploy phase: config keys, links, networks, volumes, ..."""
@@ -187,12 +197,13 @@ class Dokku:
 
     def deploying_image(self, app: str, tag: str) -> str:
         """The image the scheduler will start for TAG, resolved as Dokku resolves it
-        (plugins/common/functions get_deploying_app_image_name: the registry plugin may name another
-        repository, image repo and tag)."""
-        repository, repo, deployed_tag = self.triggers(Call("deployed-app-repository", (app,)),
-                                                       Call("deployed-app-image-repo", (app,)),
-                                                       Call("deployed-app-image-tag", (app,)))
-        return f"{repository.strip()}{repo.strip() or self.image_repo(app)}:{deployed_tag.strip() or tag or 'latest'}"
+        (plugins/common/functions get_deploying_app_image_name, get_running_image_tag: the registry
+        plugin may name another repository, image repo and tag; a failing trigger stops nothing there,
+        and what it printed still counts)."""
+        repository, repo, deployed_tag = self.printed(Call("deployed-app-repository", (app,)),
+                                                      Call("deployed-app-image-repo", (app,)),
+                                                      Call("deployed-app-image-tag", (app,)))
+        return f"{repository}{repo or self.image_repo(app)}:{deployed_tag or tag or 'latest'}"
 
     def post_container_create(self, app: str, container_id: str, phase: str) -> None:
         """Lets the network plugin attach the app's post-create networks, as it does for Dokku's own tasks."""

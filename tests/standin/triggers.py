@@ -501,6 +501,16 @@ def t_registry_post_release_builder(builder: str, app: str, image: str, *rest: s
     deploy.registry_post_release_builder(app, image)
 
 
+def t_registry_deployed_app_image_tag(app: str, *rest: str) -> None:
+    """plugins/registry/triggers.go TriggerDeployedAppImageTag: with push-on-release (isPushEnabled:
+    the app's value, else the global one, else false), the tag-version property (default 1), which
+    pushToRegistry also tags locally as `dokku/<app>:<N>`; nothing otherwise. Set here as property files:
+    `registry:set` and the push are not modelled."""
+    if property_get_computed("registry", app, "push-on-release", "false").strip() != "true":
+        return
+    print(property_get("registry", app, "tag-version").strip() or "1")
+
+
 # ----- scheduler-docker-local -------------------------------------------------------------------
 def t_scheduler_docker_local_scheduler_deploy(scheduler: str, app: str, tag: str = "", process_type: str = "",
                                               *rest: str) -> None:
