@@ -310,6 +310,25 @@ def test_plugin_uninstall_removes_settings_history_and_failed_image_tags(own_hos
     assert own_host.dokku("ps:restart", app).code == 0
 
 
+def test_a_plugin_installed_under_another_name_works_and_uninstalls_by_that_name(docker_available, images):
+    """Dokku names a plugin by `plugin:install URL --name NAME`, else from its URL (plugins/plugin/functions
+    download_and_enable_plugin, plugin_name: `dokku-db-migrations.git` → `db-migrations`)."""
+    renamed = make_host("0.38.27", name="db-migrations")
+    try:
+        app = new_app(renamed, database=True)
+        deployed = renamed.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
+        uninstalled = renamed.dokku_as_root("plugin:uninstall", "db-migrations")
+
+        assert deployed.code == 0, deployed.output
+        assert f"Migrations for {app} succeeded" in deployed.stdout
+        assert uninstalled.code == 0, uninstalled.output
+        assert "Removed dokku-migrations' settings, run history and image tags (1 apps)" in uninstalled.stdout
+        assert not (renamed.lib_root / "data" / "migrations").exists()
+        assert not renamed.plugin_dir.exists()
+    finally:
+        renamed.cleanup()
+
+
 def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_container(host, images, app):
     """Dokku's ps plugin adds `--restart=on-failure:10` and the logs plugin `--log-opt=max-size=10m` to
     every process deploy (docker-args-process-deploy); app-json drops the restart policy, limits and
