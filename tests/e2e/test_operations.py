@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from dokku_migrations.settings import KEYS
+
 from .apps import FAILING_MIGRATION, create_table
 from .conftest import make_host, new_app, service_of
 from .host import RUN_LABEL, built_from, docker, http_get, psql
@@ -123,20 +125,24 @@ def test_a_disabled_app_deploys_with_one_line_saying_so(host, images, app):
     assert http_get(host.web_containers(app)[0]) == "v1"
 
 
-BAD_VALUES = [
-    ("enabled", "false", "maybe"),
-    ("command", "npm run db:up", "true\ntouch /tmp/pwned"),
-    ("timeout", "60", "soon"),
-    ("grace", "5", "3601"),
-    ("detect", "composer.json:$.scripts.migrate=>composer migrate", "package.json=>npm run migrate"),
-    ("keep", "7", "0"),
-    ("memory", "512m", "lots"),
-    ("cpus", "1.5", "1;2"),
-]
+# A refused value for every setting: the cases follow settings.KEYS, so a new key without one fails.
+BAD_VALUES = {
+    "enabled": ("false", "maybe"),
+    "command": ("npm run db:up", "true\ntouch /tmp/pwned"),
+    "rollback-command": ("npm run migrate:down", "true\ntouch /tmp/pwned"),
+    "timeout": ("60", "soon"),
+    "grace": ("5", "3601"),
+    "detect": ("composer.json:$.scripts.migrate=>composer migrate", "package.json=>npm run migrate"),
+    "keep": ("7", "0"),
+    "memory": ("512m", "lots"),
+    "cpus": ("1.5", "1;2"),
+}
 
 
-@pytest.mark.parametrize("key,good,bad", BAD_VALUES, ids=[case[0] for case in BAD_VALUES])
-def test_a_bad_value_is_refused_and_changes_nothing(host, bare_app, key, good, bad):
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_bad_value_is_refused_and_changes_nothing(host, bare_app, key):
+    assert key in BAD_VALUES, f"setting {key!r} has no refused value here: add one to BAD_VALUES"
+    good, bad = BAD_VALUES[key]
     assert host.dokku("migrations:set", bare_app, key, good).code == 0
 
     result = host.dokku("migrations:set", bare_app, key, bad)
