@@ -180,3 +180,25 @@ def test_failing_deployed_app_triggers_are_ignored_as_dokku_ignores_them(host, i
     assert refused.code != 0
     assert f"Refusing to start dokku/{app}:2: its migrations failed" in refused.output
     assert [container["Image"] for container in host.web_containers(app)] == [running]
+
+
+def test_a_one_off_container_of_another_image_is_not_taken_for_the_serving_one(host, images, app):
+    """`dokku run` containers carry the app's label too, with `com.dokku.container-type=run`
+    (plugins/scheduler-docker-local/scheduler-run): only the deploy containers say what serves."""
+    v1 = images.node_app("shop", "v1", WIDGETS)
+    assert host.dokku("git:from-image", app, v1).code == 0
+    serving = host.web_containers(app)[0]["Image"]
+    other = images.node_app("shop", "v0", WIDGETS)
+    one_off = docker("container", "run", "--detach", "--label=dokku", "--label=org.label-schema.vendor=dokku",
+                     "--label=com.dokku.container-type=run", f"--label=com.dokku.app-name={app}",
+                     f"--label=dm-e2e={host.base.name}", "--env=DYNO=run.4242", f"--name={app}.run.4242",
+                     "--entrypoint=sleep", other, "600")
+    try:
+        failed = host.dokku("git:from-image", app, images.node_app("shop", "v2", {
+            **WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION}))
+    finally:
+        docker("container", "rm", "--force", one_off)
+
+    assert failed.code != 0
+    assert image_id(f"dokku/{app}:latest") == serving != image_id(other)
+    assert f"dokku/{app}:latest points to the running image again" in failed.output
