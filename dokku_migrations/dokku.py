@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Seque
 
 from .errors import UserError
 from .lock import deploy_lock
+from .versions import deploy_lock_in_data_dir, dokku_version
 
 if TYPE_CHECKING:
     from .releasetasks import Task
@@ -98,7 +99,11 @@ class Dokku:
         return f"dokku/{app}"
 
     def deploy_lock_path(self, app: str) -> Path:
-        return self.lib_root / "data" / "apps" / app / ".deploy.lock"
+        """Where this Dokku's deploys and `apps:lock` put the app's lock (see versions.py)."""
+        data_dir = self.lib_root / "data" / "apps" / app
+        if deploy_lock_in_data_dir(dokku_version(self.lib_root), data_dir.is_dir()):
+            return data_dir / ".deploy.lock"
+        return self.root / app / ".deploy.lock"
 
     @contextmanager
     def deploy_lock(self, app: str, holder: str) -> Iterator[None]:
@@ -106,14 +111,17 @@ class Dokku:
         0.38 they write a build id (builds-generate-id) into the lock file and keep a running build
         record with their pid (builds-record-start, as dokku_setup_build_capture does), which
         `dokku builds:cancel APP` reads to SIGQUIT the deploy's process group: so does this run, and
-        the record gets its outcome (builds-record-finalize). Older Dokku has no builds plugin and
-        writes $DOKKU_PID (`holder`)."""
+        the record gets its outcome (builds-record-finalize). 0.34.x – 0.37.x write $DOKKU_PID
+        (`holder`); older ones leave the file empty."""
+        path = self.deploy_lock_path(app)
+        if path.parent == self.root / app:
+            holder = ""  # the lock's place before 0.34.0, whose deploys write nothing in it
         build_id = self.optional_trigger("builds-generate-id").strip()
         if build_id:
             self.optional_trigger("builds-record-start", app, build_id, str(os.getpid()), "unknown")
         exit_code = 1
         try:
-            with deploy_lock(self.deploy_lock_path(app), app, build_id or holder):
+            with deploy_lock(path, app, build_id or holder):
                 yield
             exit_code = 0
         finally:
@@ -139,7 +147,24 @@ class Dokku:
         A failure is told with the trigger's stderr only: the stdout of some triggers is the app's
         config (config-export), which must never reach a message.
         """
-        processes = []
+        processes, outputs = self._run_all(calls)
+        for call, process, (_, err) in list(zip(calls, processes, outputs))[:required]:
+            if process.returncode != 0:
+                detail = last_line(err)
+                raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
+                                f"{': ' + detail if detail else ''}; run it by hand to see why: "
+                                f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
+        return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
+                for process, (out, _) in zip(processes, outputs)]
+
+    def printed(self, *calls: "Call") -> List[str]:
+        """What triggers printed, failed or not, as bash reads them with `local VAR=$(plugn trigger …)`
+        (`local` masks the exit status; `$(…)` drops trailing newlines)."""
+        return [out.decode("utf-8", "replace").rstrip("\n") for out, _ in self._run_all(calls)[1]]
+
+    def _run_all(self, calls: Sequence["Call"]) -> Tuple[List["subprocess.Popen[bytes]"], List[Tuple[bytes, bytes]]]:
+        """Starts every call at once (each is a plugn process walking every plugin) and waits for all."""
+        processes: List[subprocess.Popen[bytes]] = []
         try:
             for call in calls:
                 processes.append(subprocess.Popen([self.plugn_bin, "trigger", call.name, *call.args],
@@ -149,14 +174,7 @@ class Dokku:
             raise UserError(f"'{self.plugn_bin}' was not found on PATH: is this a Dokku host?")
         finally:
             outputs = [process.communicate() for process in processes]
-        for call, process, (_, err) in list(zip(calls, processes, outputs))[:required]:
-            if process.returncode != 0:
-                detail = last_line(err)
-                raise UserError(f"Dokku's '{call.name}' trigger failed (exit {process.returncode})"
-                                f"{': ' + detail if detail else ''}; run it by hand to see why: "
-                                f"dokku plugin:trigger {call.name} {' '.join(call.args)}")
-        return [out.decode("utf-8", "replace") if process.returncode == 0 else ""
-                for process, (out, _) in zip(processes, outputs)]
+        return processes, outputs
 
     def deploy_args(self, app: str, image_tag: str, image_source_type: str) -> List[str]:
         """Docker args for the app's deploy phase: config keys, links, networks, volumes, ..."""
@@ -179,12 +197,13 @@ class Dokku:
 
     def deploying_image(self, app: str, tag: str) -> str:
         """The image the scheduler will start for TAG, resolved as Dokku resolves it
-        (plugins/common/functions get_deploying_app_image_name: the registry plugin may name another
-        repository, image repo and tag)."""
-        repository, repo, deployed_tag = self.triggers(Call("deployed-app-repository", (app,)),
-                                                       Call("deployed-app-image-repo", (app,)),
-                                                       Call("deployed-app-image-tag", (app,)))
-        return f"{repository.strip()}{repo.strip() or self.image_repo(app)}:{deployed_tag.strip() or tag or 'latest'}"
+        (plugins/common/functions get_deploying_app_image_name, get_running_image_tag: the registry
+        plugin may name another repository, image repo and tag; a failing trigger stops nothing there,
+        and what it printed still counts)."""
+        repository, repo, deployed_tag = self.printed(Call("deployed-app-repository", (app,)),
+                                                      Call("deployed-app-image-repo", (app,)),
+                                                      Call("deployed-app-image-tag", (app,)))
+        return f"{repository}{repo or self.image_repo(app)}:{deployed_tag or tag or 'latest'}"
 
     def post_container_create(self, app: str, container_id: str, phase: str) -> None:
         """Lets the network plugin attach the app's post-create networks, as it does for Dokku's own tasks."""

@@ -75,15 +75,16 @@ def deploy_lock(path: Path, app: str, holder: str) -> Iterator[None]:
     git deploy the parent `dokku` already holds it.
 
     The file can vanish while the run holds it (`apps:unlock`, `builds:cancel`), and a deploy may then
-    create a new one: only the file this run created is removed.
+    create a new one: only the file this run created is removed. A missing directory is refused, never
+    run unlocked: Dokku's own deploys cannot lock the app either (`exec 200>FILE` fails).
     """
-    if not path.parent.is_dir():
-        yield
-        return
     try:
         handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     except FileExistsError:
         raise UserError(_locked_message(path, app))
+    except FileNotFoundError:
+        raise UserError(f"Could not take the deploy lock of {app}: Dokku's directory {path.parent} is missing; "
+                        f"run 'sudo dokku plugin:install' (Dokku's apps plugin makes it), then run it again")
     except OSError as error:
         raise UserError(f"Could not take the deploy lock of {app} ({error.strerror}): check {path}")
     try:

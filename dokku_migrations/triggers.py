@@ -13,7 +13,7 @@ from . import output
 from .context import Context
 from .dokku import check_app_name
 from .errors import UserError
-from .paths import LEGACY_HOOK
+from .paths import LEGACY_HOOK, PLUGIN_DIR
 from .versions import dokku_version, pre_deploy_runs_migrations
 
 BROKEN_ENV = "DOKKU_MIGRATIONS_BROKEN_ENV"  # set by bin/run: the system Python stands in for the plugin's own
@@ -146,13 +146,15 @@ def copy_setup(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> Non
 
 
 def uninstall(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
-    """`dokku plugin:uninstall migrations` (as root, fired for every plugin's name: check it).
+    """`dokku plugin:uninstall NAME` (as root), fired in every plugin with the name of the one going:
+    act only on this plugin's own name, its directory's (plugins/plugin/functions: `--name NAME`, else
+    from the URL, `dokku-migrations.git` → `migrations`).
 
     Uninstalling removes what the plugin made: its settings and history (with every run's output),
     the `migrations-failed` image tags, and its lock files. Nothing guards restarts afterwards, so
     an app whose latest image is not known to be migrated is named first.
     """
-    if expect(args, 1, "PLUGIN")[0] != "migrations":
+    if expect(args, 1, "PLUGIN")[0] != PLUGIN_DIR.name:
         return
     from .uninstall import remove_everything
     remove_everything(ctx)

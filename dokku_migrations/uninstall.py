@@ -1,4 +1,4 @@
-"""`dokku plugin:uninstall migrations`: leave nothing of the plugin's behind, and say what that means.
+"""`dokku plugin:uninstall <plugin name>`: leave nothing of the plugin's behind, and say what that means.
 
 Removed: every app's settings and history (run records and their output), the gate's records,
 the plugin's lock files (all under its config/ and data/ directories), and the

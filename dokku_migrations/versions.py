@@ -20,6 +20,7 @@ Version = Tuple[int, int, int]
 
 OLDEST_SUPPORTED: Version = (0, 25, 1)
 PRE_RELEASE_BUILDER_SINCE: Version = (0, 32, 0)
+DEPLOY_LOCK_IN_DATA_SINCE: Version = (0, 34, 0)
 
 
 def parse_version(text: str) -> Optional[Version]:
@@ -69,3 +70,11 @@ def pre_deploy_runs_migrations(version: Optional[Version], last_trigger: str) ->
     if version is not None:
         return version < PRE_RELEASE_BUILDER_SINCE
     return last_trigger != "pre-release-builder"
+
+
+def deploy_lock_in_data_dir(version: Optional[Version], data_dir_exists: bool) -> bool:
+    """Dokku 0.34.0 moved the deploy lock from `$DOKKU_ROOT/<app>/` to `$DOKKU_LIB_ROOT/data/apps/<app>/`
+    (plugins/common/functions acquire_app_deploy_lock, plugins/apps getLockPath), and from then writes
+    its holder in it. Only 0.34.0 and later make that directory (apps `post-create` and `install`), so it
+    tells an unknown version."""
+    return version >= DEPLOY_LOCK_IN_DATA_SINCE if version is not None else data_dir_exists

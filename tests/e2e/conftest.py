@@ -31,8 +31,8 @@ def images(docker_available) -> Images:
     return Images(Path(deps))
 
 
-def make_host(version: str) -> Host:
-    host = Host(version)
+def make_host(version: str, name: str = "migrations") -> Host:
+    host = Host(version, name)
     result = host.install()
     assert result.code == 0, f"install failed: {result.output}"
     return host

@@ -60,7 +60,8 @@ class Host:
     """Layout mirrors a real host: DOKKU_ROOT=home/dokku, DOKKU_LIB_ROOT=var/lib/dokku with plugins
     under it; the plugin directory is root-owned, state belongs to the dokku user."""
 
-    def __init__(self, version: str = "0.38.27") -> None:
+    def __init__(self, version: str = "0.38.27", name: str = "migrations") -> None:
+        """`name`: the plugin's name, as `plugin:install URL --name NAME` or the URL gives it."""
         self.base = Path(tempfile.mkdtemp(prefix="dm-e2e-"))
         os.chmod(self.base, 0o755)
         self.root = self.base / "home" / "dokku"
@@ -70,7 +71,7 @@ class Host:
         self.enabled = self.plugin_path / "enabled"
         self.core_available = self.lib_root / "core-plugins" / "available"
         self.standin = self.base / "standin"
-        self.plugin_dir = self.available / "migrations"
+        self.plugin_dir = self.available / name
         for directory in (self.root, self.available, self.enabled, self.core_available,
                           self.lib_root / "data" / "apps", self.lib_root / "config", self.lib_root / "services"):
             directory.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ class Host:
             (self.core_available / plugin.name).symlink_to(plugin)
             (self.enabled / plugin.name).symlink_to(self.core_available / plugin.name)
         shutil.copytree(REPO, self.plugin_dir, ignore=plugin_files_only, symlinks=True)
-        (self.enabled / "migrations").symlink_to(self.plugin_dir)
+        (self.enabled / name).symlink_to(self.plugin_dir)
         self.set_version(version)
         HOSTS.append(self)
         subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),

@@ -5,8 +5,10 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from .apps import create_table
-from .conftest import service_of
+from .conftest import make_host, new_app, service_of
 from .host import psql
 
 
@@ -133,14 +135,16 @@ def test_install_is_idempotent(host):
 
 
 # --- Dokku's deploy lock, as migrations:run holds it ---------------------------------------------
-def spawn_long_run(host, images, app, seconds=60):
+def spawn_long_run(host, images, app, seconds=60, lock=None):
+    """`migrations:run` holding Dokku's deploy lock (at `lock`, Dokku 0.34.0+'s place by default)."""
     assert host.dokku("migrations:set", app, "command", "true").code == 0
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
     assert host.dokku("migrations:set", app, "command", f"sleep {seconds}").code == 0
     process = host.spawn("migrations:run", app)
-    lock = host.lib_root / "data" / "apps" / app / ".deploy.lock"
+    held_by_builds = lock is None
+    lock = lock or host.lib_root / "data" / "apps" / app / ".deploy.lock"
     deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
+    while not (lock.exists() and (lock.read_text().strip() or not held_by_builds)) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(1)
     return process
@@ -210,6 +214,65 @@ def test_apps_unlock_while_migrations_run_by_hand_leaves_the_run_unharmed(host, 
     assert unlock.code == 0
     assert process.returncode == 0, stdout + stderr
     assert "unexpected error" not in stderr
+
+
+# --- Dokku's deploy lock up to 0.33.x: $DOKKU_ROOT/<app>/.deploy.lock --------------------------------
+@pytest.fixture(scope="module")
+def host_0_33(docker_available):
+    """Dokku 0.33.9, the last whose deploys lock `$DOKKU_ROOT/<app>/.deploy.lock` (plugins/common/functions
+    acquire_app_deploy_lock; plugins/apps appIsLocked, apps:lock): 0.34.0 moved it to data/apps/<app>,
+    a directory 0.33.9 never makes."""
+    host = make_host("0.33.9")
+    yield host
+    host.cleanup()
+
+
+def test_on_dokku_0_33_migrations_run_fails_fast_while_a_deploy_holds_the_lock(host_0_33, images):
+    app = new_app(host_0_33, database=False)
+    assert host_0_33.dokku("migrations:set", app, "command", "true").code == 0
+    assert host_0_33.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    holder = subprocess.Popen(["flock", str(host_0_33.root / app / ".deploy.lock"), "sleep", "30"])
+    try:
+        time.sleep(0.3)
+        result = host_0_33.dokku("migrations:run", app)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert result.code == 1
+    assert result.stderr.startswith(f" !     A deploy of {app} is in progress")
+    assert [run["trigger"] for run in host_0_33.history(app)] == ["pre-release-builder"]
+
+
+def test_on_dokku_0_33_a_git_deploy_while_migrations_run_by_hand_is_refused(host_0_33, images):
+    app = new_app(host_0_33, database=False)
+    lock = host_0_33.root / app / ".deploy.lock"
+    process = spawn_long_run(host_0_33, images, app, seconds=8, lock=lock)
+    try:
+        held = lock.read_text()
+        result = host_0_33.dokku("git:from-image", app, images.node_app("shop", "v2", {}))
+    finally:
+        stdout, stderr = process.communicate(timeout=60)
+
+    assert held == ""  # 0.33.x deploys write nothing into it
+    assert result.code == 1
+    assert f" !     {app} currently has a deploy lock in place. Exiting..." in result.failures
+    assert process.returncode == 0, stdout + stderr
+    assert not lock.exists()
+    assert host_0_33.dokku("apps:locked", app).code == 1
+
+
+def test_on_dokku_0_33_migrations_run_refuses_an_app_locked_with_apps_lock(host_0_33, images):
+    app = new_app(host_0_33, database=False)
+    assert host_0_33.dokku("migrations:set", app, "command", "true").code == 0
+    assert host_0_33.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    assert host_0_33.dokku("apps:lock", app).code == 0
+
+    result = host_0_33.dokku("migrations:run", app)
+
+    assert result.code == 1
+    assert result.stderr.rstrip("\n").endswith(f"'dokku apps:unlock {app}' and run it again")
+    assert (host_0_33.root / app / ".deploy.lock").exists()
 
 
 # --- Dokku's --app --------------------------------------------------------------------------------

@@ -130,3 +130,75 @@ def test_after_a_config_set_whose_migrations_failed_ps_restart_starts_the_app_wi
 
     [container] = host.web_containers(app)
     assert "ALLOW_MIGRATION=no" in container["Config"]["Env"]
+
+
+# --- the image the scheduler starts, as a registry names it ---------------------------------------
+def push_on_release(host, app, tag_version: str, image: str) -> None:
+    """What the registry plugin leaves after a push (plugins/registry functions.go pushToRegistry): the
+    image tagged `dokku/<app>:<N>`, tag-version N, push-on-release on; its `deployed-app-image-tag`
+    then names that tag to the scheduler (plugins/common/functions get_running_image_tag)."""
+    docker("image", "tag", image, f"dokku/{app}:{tag_version}")
+    for key, value in (("push-on-release", "true"), ("tag-version", tag_version)):
+        path = host.lib_root / "config" / "registry" / app / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value)
+
+
+def test_scheduler_deploy_checks_the_image_the_registry_tag_names_not_latest(host, images, app):
+    running, _ = deploy_v1_then_failing_v2(host, images, app)
+    push_on_release(host, app, "2", f"dokku/{app}:migrations-failed")
+
+    refused = host.dokku("deploy", app)  # the tag as typed, none: only deployed-app-image-tag names `2`
+    push_on_release(host, app, "3", running)
+    restarted = host.dokku("deploy", app)
+
+    assert refused.code != 0
+    assert f"Refusing to start dokku/{app}:2: its migrations failed" in refused.output
+    assert restarted.code == 0, restarted.output
+    assert [container["Image"] for container in host.web_containers(app)] == [running]
+
+
+def test_failing_deployed_app_triggers_are_ignored_as_dokku_ignores_them(host, images, app):
+    """get_deploying_app_image_name reads them with `local VAR=$(plugn trigger …)`: `local` masks the
+    exit status, and what a failing trigger printed still counts."""
+    running, _ = deploy_v1_then_failing_v2(host, images, app)
+    docker("image", "tag", f"dokku/{app}:migrations-failed", f"dokku/{app}:2")
+    broken = host.base / "broken-registry"
+    broken.mkdir()
+    (broken / "deployed-app-repository").write_text("#!/bin/sh\necho 'registry: no server' >&2\nexit 1\n")
+    (broken / "deployed-app-image-tag").write_text("#!/bin/sh\necho \"$TAG\"\nexit 1\n")
+    for hook in broken.iterdir():
+        hook.chmod(0o755)
+    (host.enabled / "00_broken").symlink_to(broken)
+    try:
+        restarted = host.dokku("ps:restart", app, env={"TAG": ""})
+        refused = host.dokku("deploy", app, env={"TAG": "2"})
+    finally:
+        (host.enabled / "00_broken").unlink()
+
+    assert restarted.code == 0, restarted.output
+    assert refused.code != 0
+    assert f"Refusing to start dokku/{app}:2: its migrations failed" in refused.output
+    assert [container["Image"] for container in host.web_containers(app)] == [running]
+
+
+def test_a_one_off_container_of_another_image_is_not_taken_for_the_serving_one(host, images, app):
+    """`dokku run` containers carry the app's label too, with `com.dokku.container-type=run`
+    (plugins/scheduler-docker-local/scheduler-run): only the deploy containers say what serves."""
+    v1 = images.node_app("shop", "v1", WIDGETS)
+    assert host.dokku("git:from-image", app, v1).code == 0
+    serving = host.web_containers(app)[0]["Image"]
+    other = images.node_app("shop", "v0", WIDGETS)
+    one_off = docker("container", "run", "--detach", "--label=dokku", "--label=org.label-schema.vendor=dokku",
+                     "--label=com.dokku.container-type=run", f"--label=com.dokku.app-name={app}",
+                     f"--label=dm-e2e={host.base.name}", "--env=DYNO=run.4242", f"--name={app}.run.4242",
+                     "--entrypoint=sleep", other, "600")
+    try:
+        failed = host.dokku("git:from-image", app, images.node_app("shop", "v2", {
+            **WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION}))
+    finally:
+        docker("container", "rm", "--force", one_off)
+
+    assert failed.code != 0
+    assert image_id(f"dokku/{app}:latest") == serving != image_id(other)
+    assert f"dokku/{app}:latest points to the running image again" in failed.output

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from dokku_migrations.settings import KEYS
+
 from .apps import FAILING_MIGRATION, create_table
 from .conftest import make_host, new_app, service_of
 from .host import RUN_LABEL, built_from, docker, http_get, psql
@@ -123,20 +125,24 @@ def test_a_disabled_app_deploys_with_one_line_saying_so(host, images, app):
     assert http_get(host.web_containers(app)[0]) == "v1"
 
 
-BAD_VALUES = [
-    ("enabled", "false", "maybe"),
-    ("command", "npm run db:up", "true\ntouch /tmp/pwned"),
-    ("timeout", "60", "soon"),
-    ("grace", "5", "3601"),
-    ("detect", "composer.json:$.scripts.migrate=>composer migrate", "package.json=>npm run migrate"),
-    ("keep", "7", "0"),
-    ("memory", "512m", "lots"),
-    ("cpus", "1.5", "1;2"),
-]
+# A refused value for every setting: the cases follow settings.KEYS, so a new key without one fails.
+BAD_VALUES = {
+    "enabled": ("false", "maybe"),
+    "command": ("npm run db:up", "true\ntouch /tmp/pwned"),
+    "rollback-command": ("npm run migrate:down", "true\ntouch /tmp/pwned"),
+    "timeout": ("60", "soon"),
+    "grace": ("5", "3601"),
+    "detect": ("composer.json:$.scripts.migrate=>composer migrate", "package.json=>npm run migrate"),
+    "keep": ("7", "0"),
+    "memory": ("512m", "lots"),
+    "cpus": ("1.5", "1;2"),
+}
 
 
-@pytest.mark.parametrize("key,good,bad", BAD_VALUES, ids=[case[0] for case in BAD_VALUES])
-def test_a_bad_value_is_refused_and_changes_nothing(host, bare_app, key, good, bad):
+@pytest.mark.parametrize("key", list(KEYS))
+def test_a_bad_value_is_refused_and_changes_nothing(host, bare_app, key):
+    assert key in BAD_VALUES, f"setting {key!r} has no refused value here: add one to BAD_VALUES"
+    good, bad = BAD_VALUES[key]
     assert host.dokku("migrations:set", bare_app, key, good).code == 0
 
     result = host.dokku("migrations:set", bare_app, key, bad)
@@ -321,6 +327,26 @@ def test_plugin_uninstall_with_docker_down_still_removes_the_plugins_files(own_h
     assert "the dokku/<app>:migrations-failed tags are left" in result.output
     assert not (own_host.lib_root / "config" / "migrations").exists()
     assert not own_host.plugin_dir.exists()
+
+
+def test_a_plugin_installed_under_another_name_works_and_uninstalls_by_that_name(docker_available, images):
+    """Dokku names a plugin by `plugin:install URL --name NAME`, else from its URL (plugins/plugin/functions
+    download_and_enable_plugin, plugin_name: `dokku-db-migrations.git` → `db-migrations`)."""
+    renamed = make_host("0.38.27", name="db-migrations")
+    try:
+        app = new_app(renamed, database=True)
+        deployed = renamed.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
+        uninstalled = renamed.dokku_as_root("plugin:uninstall", "db-migrations")
+
+        assert deployed.code == 0, deployed.output
+        assert f"Migrations for {app} succeeded" in deployed.stdout
+        assert uninstalled.code == 0, uninstalled.output
+        assert "Removed dokku-migrations' settings, run history and image tags (1 apps)" in uninstalled.stdout
+        assert not (renamed.lib_root / "data" / "migrations").exists()
+        assert not renamed.plugin_dir.exists()
+    finally:
+        renamed.cleanup()
+
 
 
 def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_container(host, images, app):

@@ -42,7 +42,9 @@ def call(argv: List[str]) -> int:
 
 
 def parse_args(argv: List[str]) -> None:
-    """plugins/common/functions parse_args: global flags anywhere in argv are exported."""
+    """plugins/common/functions parse_args: global flags anywhere in argv are exported. `--app` sets
+    `skip` before the flags are collected, so its `--app=VALUE` branch is never reached: the flags
+    get a bare `--app`, its value none. DOKKU_GLOBAL_FLAGS is set only when empty (`-z`)."""
     flags = []
     skip = False
     for index, arg in enumerate(argv):
@@ -58,11 +60,10 @@ def parse_args(argv: List[str]) -> None:
         elif arg == "--app":
             os.environ["DOKKU_APP_NAME"] = argv[index + 1] if index + 1 < len(argv) else ""
             skip = True
-            flags.append(f"--app={os.environ['DOKKU_APP_NAME']}")
-            continue
         if arg.startswith("--"):
             flags.append(arg)
-    os.environ.setdefault("DOKKU_GLOBAL_FLAGS", " ".join(flags))
+    if not os.environ.get("DOKKU_GLOBAL_FLAGS"):
+        os.environ["DOKKU_GLOBAL_FLAGS"] = " ".join(flags)
 
 
 def strip_leading_flags(argv: List[str]) -> List[str]:

@@ -77,16 +77,21 @@ def setup_build_capture(app: str, source: str) -> None:
 
 # ----- the deploy lock (plugins/common/functions acquire_app_deploy_lock, release_app_deploy_lock) --
 def lock_path(app: str) -> Path:
-    """plugins/apps/functions.go getLockPath: $DOKKU_LIB_ROOT/data/apps/<app>/.deploy.lock."""
+    """plugins/apps/functions.go getLockPath: $DOKKU_LIB_ROOT/data/apps/<app>/.deploy.lock since v0.34.0;
+    up to v0.33.9 $DOKKU_ROOT/<app>/.deploy.lock (acquire_app_deploy_lock; appIsLocked, CommandLock and
+    CommandUnlock: common.AppRoot)."""
+    if version() < (0, 34, 0):
+        return root() / app / ".deploy.lock"
     return lib_root() / "data" / "apps" / app / ".deploy.lock"
 
 
 @contextmanager
 def app_deploy_lock(app: str) -> Iterator[List[int]]:
     """acquire_advisory_lock "exclusive": fd 200 opened with `>` (truncated before the lock is
-    tried), `flock -n`, then the build id (before v0.38.0: `$DOKKU_PID`) written into the file.
-    release: builds-record-finalize, then `flock -u 200 && rm -f`. fd 200 stays open in every child,
-    as bash leaves it. The yielded list receives the exit code for builds-record-finalize."""
+    tried), `flock -n`, then the build id written into the file (v0.34.0 – v0.37.x: `$DOKKU_PID`;
+    up to v0.33.9 nothing: the file stays empty). release: builds-record-finalize (v0.38.0+), then
+    `flock -u 200 && rm -f`, in every version. fd 200 stays open in every child, as bash leaves it.
+    The yielded list receives the exit code for builds-record-finalize."""
     if builds_plugin() and not os.environ.get("DOKKU_BUILD_ID"):
         generated = plugn("builds-generate-id", capture=True).stdout.strip()
         os.environ["DOKKU_BUILD_ID"] = generated or f"pid-{env('DOKKU_PID')}"
@@ -99,8 +104,9 @@ def app_deploy_lock(app: str) -> Iterator[List[int]]:
     except OSError:
         warn(f"{app} currently has a deploy lock in place. Exiting...")
         fail("Run 'apps:unlock' to release the existing deploy lock")
-    holder = os.environ.get("DOKKU_BUILD_ID") if builds_plugin() else ""
-    path.write_text(f"{holder or env('DOKKU_PID')}\n")
+    if version() >= (0, 34, 0):
+        holder = os.environ.get("DOKKU_BUILD_ID") if builds_plugin() else ""
+        path.write_text(f"{holder or env('DOKKU_PID')}\n")
     exit_code = [0]
     try:
         yield exit_code

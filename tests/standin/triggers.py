@@ -14,6 +14,7 @@ from typing import Callable, Dict
 
 import deploy
 from state import (
+    builds_plugin,
     docker,
     env,
     fail,
@@ -26,6 +27,7 @@ from state import (
     read_config,
     root,
     verify_app_name,
+    version,
     write_config,
 )
 
@@ -59,24 +61,12 @@ def destroy_properties(plugin: str, app: str) -> None:
     shutil.rmtree(lib_root() / "config" / plugin / app, ignore_errors=True)
 
 
-# ----- 00_dokku-standard ------------------------------------------------------------------------
-def t_00_dokku_standard_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
-    """plugins/00_dokku-standard/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
-    error, code = verify_app_name(app)
-    if error:
-        fail(error, code)
-    sys.exit(deploy.cmd_deploy(app, tag, process_type))
-
-
-def t_00_dokku_standard_release_and_deploy(app: str, tag: str = "", source: str = "deploy", *rest: str) -> None:
-    """plugins/00_dokku-standard/release-and-deploy → plugins/common/functions release_and_deploy."""
-    sys.exit(deploy.release_and_deploy(app, tag, source))
-
-
 # ----- apps -------------------------------------------------------------------------------------
 def t_apps_post_create(app: str, *rest: str) -> None:
-    """plugins/apps/triggers.go TriggerPostCreate: the app's data directory (where .deploy.lock lives)."""
-    data_dir("apps", app).mkdir(parents=True, exist_ok=True)
+    """plugins/apps/triggers.go TriggerPostCreate (since v0.34.0, when .deploy.lock moved there): the
+    app's data directory. v0.33.9 has no such trigger, and nothing makes data/apps/<app>."""
+    if version() >= (0, 34, 0):
+        data_dir("apps", app).mkdir(parents=True, exist_ok=True)
 
 
 def t_apps_post_delete(app: str, *rest: str) -> None:
@@ -258,6 +248,19 @@ def now() -> str:
 
 
 # ----- common -----------------------------------------------------------------------------------
+def t_common_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
+    """plugins/common/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
+    error, code = verify_app_name(app)
+    if error:
+        fail(error, code)
+    sys.exit(deploy.cmd_deploy(app, tag, process_type))
+
+
+def t_common_release_and_deploy(app: str, tag: str = "", source: str = "deploy", *rest: str) -> None:
+    """plugins/common/release-and-deploy → plugins/common/functions release_and_deploy."""
+    sys.exit(deploy.release_and_deploy(app, tag, source))
+
+
 def t_common_core_post_deploy(app: str, *rest: str) -> None:
     """plugins/common/triggers.go TriggerCorePostDeploy: the `deployed` property."""
     property_write("common", app, "deployed", "true")
@@ -498,6 +501,16 @@ def t_registry_post_release_builder(builder: str, app: str, image: str, *rest: s
     deploy.registry_post_release_builder(app, image)
 
 
+def t_registry_deployed_app_image_tag(app: str, *rest: str) -> None:
+    """plugins/registry/triggers.go TriggerDeployedAppImageTag: with push-on-release (isPushEnabled:
+    the app's value, else the global one, else false), the tag-version property (default 1), which
+    pushToRegistry also tags locally as `dokku/<app>:<N>`; nothing otherwise. Set here as property files:
+    `registry:set` and the push are not modelled."""
+    if property_get_computed("registry", app, "push-on-release", "false").strip() != "true":
+        return
+    print(property_get("registry", app, "tag-version").strip() or "1")
+
+
 # ----- scheduler-docker-local -------------------------------------------------------------------
 def t_scheduler_docker_local_scheduler_deploy(scheduler: str, app: str, tag: str = "", process_type: str = "",
                                               *rest: str) -> None:
@@ -528,6 +541,8 @@ TRIGGERS: Dict[str, Callable[..., None]] = {
 
 
 def run_trigger(plugin: str, name: str, args: list) -> None:
+    if plugin == "builds" and not builds_plugin():
+        return  # plugins/builds ships with v0.38.0: before it, plugn finds no such hook and prints nothing
     function = TRIGGERS.get(f"{plugin}_{name}".replace("-", "_"))
     if function is None:
         fail(f"stand-in plugin {plugin} has no trigger {name}")

@@ -106,6 +106,20 @@ def test_paths_default_to_dokkus_standard_layout():
     assert (dokku.root, dokku.lib_root, dokku.docker_bin) == (Path("/home/dokku"), Path("/var/lib/dokku"), "docker")
 
 
-def test_the_deploy_lock_is_dokkus_own_per_app_lock_file():
-    dokku = Dokku.from_environ({"DOKKU_LIB_ROOT": "/var/lib/dokku"})
-    assert dokku.deploy_lock_path("web") == Path("/var/lib/dokku/data/apps/web/.deploy.lock")
+@pytest.mark.parametrize("version, place", [("0.25.1", "root"), ("0.33.9", "root"), ("0.34.0", "data"),
+                                            ("0.38.27", "data")])
+def test_the_deploy_lock_is_where_that_dokku_version_puts_it(tmp_path, version, place):
+    dokku = Dokku.from_environ({"DOKKU_ROOT": str(tmp_path / "home"), "DOKKU_LIB_ROOT": str(tmp_path / "lib")})
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "VERSION").write_text(version + "\n")
+    expected = {"root": tmp_path / "home" / "web", "data": tmp_path / "lib" / "data" / "apps" / "web"}[place]
+    assert dokku.deploy_lock_path("web") == expected / ".deploy.lock"
+
+
+@pytest.mark.parametrize("data_dir, place", [(True, "data"), (False, "root")])
+def test_an_unknown_dokku_version_is_told_by_the_apps_data_directory(tmp_path, data_dir, place):
+    dokku = Dokku.from_environ({"DOKKU_ROOT": str(tmp_path / "home"), "DOKKU_LIB_ROOT": str(tmp_path / "lib")})
+    if data_dir:
+        (tmp_path / "lib" / "data" / "apps" / "web").mkdir(parents=True)
+    expected = {"root": tmp_path / "home" / "web", "data": tmp_path / "lib" / "data" / "apps" / "web"}[place]
+    assert dokku.deploy_lock_path("web") == expected / ".deploy.lock"

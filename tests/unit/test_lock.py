@@ -190,11 +190,14 @@ def test_a_manual_run_is_refused_on_an_app_locked_with_apps_lock_and_the_lock_st
     assert path.exists()
 
 
-def test_an_app_that_was_never_deployed_needs_no_deploy_lock(tmp_path):
+def test_a_missing_lock_directory_is_refused_never_run_unlocked(tmp_path):
     path = tmp_path / "apps" / "web" / ".deploy.lock"
-    with deploy_lock(path, "web", "4242"):
-        pass
-    assert not path.parent.exists()
+    ran = False
+    with pytest.raises(UserError, match="^Could not take the deploy lock of web: .* is missing; run 'sudo dokku "
+                                        "plugin:install'"):
+        with deploy_lock(path, "web", "4242"):
+            ran = True
+    assert not ran and not path.parent.exists()
 
 
 def flock_is_free(path) -> bool:
