@@ -100,8 +100,7 @@ def scheduler_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) 
                         f"older schema, and it never went live. Deploy a fixed image (see 'dokku migrations:history "
                         f"{app}')")
     why = ("its migrations never finished (its deploy stopped before they ended: see that deploy's output)"
-           if record and
-           record.status == gates.PENDING else "its migrations failed")
+           if record is not None and record.status == gates.PENDING else "its migrations failed")
     raise UserError(f"Refusing to start {image}: {why}, and it never went live. Deploy a fixed image, or apply "
                     f"them with 'dokku migrations:run {app}' and retry (see 'dokku migrations:history {app}')")
 
