@@ -28,8 +28,6 @@ DEFAULT_RULES = (
 )
 # Where a project declares how to undo its last migrations, for `migrations:rollback`.
 ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
-# The way out each error offers besides fixing the file: a deploy's unless its caller has another.
-SET_COMMAND = "set the command with 'dokku migrations:set <app> command ...'"
 DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
 # Read by `try` only: a deploy migrates whatever database the app is linked to.
@@ -41,6 +39,14 @@ STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_-]*|"[^"\\]+"|'[^'\\]+')""")
 RESERVED = ("where", "wherenot", "*")  # jsonpath-ng's words for filters and the wildcard
 
 Finder = Callable[[object], List[object]]
+
+
+def set_command(app: str) -> str:
+    """The way out an error about a broken manifest offers besides fixing it, in a deploy or a run."""
+    return f"set the command with 'dokku migrations:set {app} command ...'"
+
+
+SET_COMMAND = set_command("<app>")  # for a caller that knows no app
 
 
 class Rule(NamedTuple):

@@ -17,7 +17,7 @@ from .history import Run
 from .image import ImageInfo, belongs_to, image_tag
 from .leftovers import reap
 from .lock import run_lock
-from .manifest import detect
+from .manifest import detect, set_command
 from .outcome import judge
 from .plan import (
     DEFAULT_APP_USER,
@@ -169,7 +169,7 @@ def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolve
         if files is not None:
             files.update(read)
         return read
-    return lambda: detect(settings.rules, image.workdir, read_files)
+    return lambda: detect(settings.rules, image.workdir, read_files, otherwise=set_command(request.app))
 
 
 def run_by_dokku_too(tasks: List[Task], settings: Resolved, image: ImageInfo, command: str,

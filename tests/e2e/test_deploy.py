@@ -98,6 +98,7 @@ def test_a_malformed_package_json_stops_the_deploy_naming_the_file(host, images,
 
     assert result.code != 0
     assert result.failures[-1].startswith(" !     /app/package.json in the image is not valid JSON")
+    assert result.failures[-1].endswith(f"fix it, or set the command with 'dokku migrations:set {app} command ...'")
     assert "Traceback" not in result.output
     assert host.web_containers(app) == []
 
