@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import headstart
-from .errors import Interrupted, UserError
+from dokku_migrations.common.errors import Interrupted, UserError
+from dokku_migrations.docker import headstart
 
 
 def dispatch(argv: list[str]) -> None:
@@ -19,27 +19,27 @@ def dispatch(argv: list[str]) -> None:
         raise UserError("Usage: python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...")
     kind, rest = argv[0], argv[1:]
     if kind == "install":
-        from .install import install
+        from dokku_migrations.setup.install import install
         install(os.environ)
         return
-    from . import interrupts
+    from dokku_migrations.common import interrupts
     interrupts.install()
     if kind == "try":
-        from .tryout import main as try_main
+        from dokku_migrations.tryout.main import main as try_main
         try_main(rest, os.environ)
         return
     if kind not in ("trigger", "command") or not rest:
         raise UserError(f"Unknown entry point '{kind}'")
-    from .context import Context
+    from dokku_migrations.context import Context
     ctx = Context.from_environ(os.environ)
     try:
         if kind == "trigger":
-            from .triggers import TRIGGERS
+            from dokku_migrations.entry.triggers import TRIGGERS
             if rest[0] not in TRIGGERS:
                 raise UserError(f"Unknown trigger {rest[0]}")
             TRIGGERS[rest[0]](ctx, rest[1:], os.environ)
             return
-        from .commands import COMMANDS
+        from dokku_migrations.entry.commands import COMMANDS
         if rest[0] not in COMMANDS:
             raise UserError(f"Unknown command {rest[0]}: see 'dokku migrations:help'",
                             int(os.environ.get("DOKKU_NOT_IMPLEMENTED_EXIT", "10")))
@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
 
 
 def warn(message: str) -> None:
-    from .output import warn as fail
+    from dokku_migrations.common.output import warn as fail
     fail(message)
 
 

@@ -7,13 +7,13 @@ the renames never talk to Docker, so they never load docker.py or build a client
 from functools import cached_property
 from typing import TYPE_CHECKING, Dict, Mapping
 
-from .dokku import Dokku
+from dokku_migrations.dokku.host import Dokku
 
 if TYPE_CHECKING:
-    from .docker import Docker
-    from .gate import Gate
-    from .history import History
-    from .settings import SettingsStore
+    from dokku_migrations.docker.client import Docker
+    from dokku_migrations.gate.history import History
+    from dokku_migrations.gate.policy import Gate
+    from dokku_migrations.run.settings import SettingsStore
 
 
 class Context:
@@ -28,22 +28,22 @@ class Context:
 
     @cached_property
     def docker(self) -> "Docker":
-        from .docker import Docker
+        from dokku_migrations.docker.client import Docker
         return Docker(self.dokku.docker_bin, self._env)
 
     @cached_property
     def settings(self) -> "SettingsStore":
-        from .settings import SettingsStore
+        from dokku_migrations.run.settings import SettingsStore
         return SettingsStore(self.dokku.lib_root / "config" / "migrations")
 
     @cached_property
     def history(self) -> "History":
-        from .history import History
+        from dokku_migrations.gate.history import History
         return History(self._data)
 
     @cached_property
     def gate(self) -> "Gate":
-        from .gate import Gate
+        from dokku_migrations.gate.policy import Gate
         return Gate(self._data)
 
     def close(self) -> None:

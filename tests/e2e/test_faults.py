@@ -61,7 +61,8 @@ def plugin_pid(app: str) -> int:
 
 
 def watchdog_pid(app: str) -> int:
-    return wait_for("the watchdog", lambda: next(iter(processes_with(b"dokku_migrations.watchdog", app.encode())), 0))
+    return wait_for("the watchdog",
+                    lambda: next(iter(processes_with(b"dokku_migrations.gate.watchdog", app.encode())), 0))
 
 
 def run_finished(host, app: str) -> dict:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dokku_migrations.settings import KEYS
+from dokku_migrations.run.settings import KEYS
 
 from .apps import FAILING_MIGRATION, create_table
 from .conftest import make_host, new_app, service_of

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
-from dokku_migrations.errors import UserError
-from dokku_migrations.settings import KEYS
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.entry.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
+from dokku_migrations.run.settings import KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,7 +162,7 @@ def test_no_left_over_words_is_fine():
 
 
 def test_the_help_lists_every_command_and_every_setting():
-    from dokku_migrations.commands import COMMANDS
+    from dokku_migrations.entry.commands import COMMANDS
     text = help_text()
     for command in COMMANDS:
         if command.startswith("migrations:"):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dokku_migrations.clientenv import client_environment, env_file, read_by_client, split_values
-from dokku_migrations.errors import UserError
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker.clientenv import client_environment, env_file, read_by_client, split_values
 
 
 @pytest.mark.parametrize("key", ["DOCKER_HOST", "DOCKER_CONFIG", "HOME", "PATH", "LD_PRELOAD", "http_proxy",

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations.dokku import Dokku, check_app_name, filter_task_args, split_args
-from dokku_migrations.errors import UserError
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.dokku.host import Dokku, check_app_name, filter_task_args, split_args
 
 # --- check_app_name ---------------------------------------------------------------------------
 

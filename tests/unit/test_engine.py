@@ -10,7 +10,7 @@ from typing import Callable, List
 
 import pytest
 
-from dokku_migrations.engine import Engine, EngineError, TooLarge, Unreachable, path_of
+from dokku_migrations.docker.engine import Engine, EngineError, TooLarge, Unreachable, path_of
 
 
 def ok(body: bytes, status: str = "200 OK") -> bytes:
@@ -186,7 +186,7 @@ def test_names_in_paths_are_escaped_as_urllib_would(name):
 
 
 def test_loading_the_engine_client_loads_no_typing_pathlib_or_urllib():
-    code = ("import sys; import dokku_migrations.engine; "
+    code = ("import sys; import dokku_migrations.docker.engine; "
             "print(sorted(m for m in ('typing', 'pathlib', 'urllib.parse', 'http.client') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations.environment import exchange, reason, replace_by_renames, swap_in
+from dokku_migrations.setup.environment import exchange, reason, replace_by_renames, swap_in
 
 
 def environment(path: Path, marker: str) -> Path:

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from dokku_migrations import gate as gates
-from dokku_migrations.gate import Gate, Record, ahead_of_code, may_start, migrated_value
-from dokku_migrations.history import ROLLBACK, SUCCEEDED, Run
+from dokku_migrations.gate import policy as gates
+from dokku_migrations.gate.history import ROLLBACK, SUCCEEDED, Run
+from dokku_migrations.gate.policy import Gate, Record, ahead_of_code, may_start, migrated_value
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations import headstart
-from dokku_migrations.dokku import APP_NAME
-from dokku_migrations.manifest import DEFAULT_RULES, parse_rule, wanted_paths
-from dokku_migrations.paths import LEGACY_HOOK
-from dokku_migrations.plan import decide
-from dokku_migrations.settings import GLOBAL, SettingsStore
+from dokku_migrations.common.paths import LEGACY_HOOK
+from dokku_migrations.docker import headstart
+from dokku_migrations.dokku.host import APP_NAME
+from dokku_migrations.run.manifest import DEFAULT_RULES, parse_rule, wanted_paths
+from dokku_migrations.run.plan import decide
+from dokku_migrations.run.settings import GLOBAL, SettingsStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,5 +55,6 @@ def test_starting_it_loads_neither_typing_nor_the_rest_of_the_plugin():
     code = ("import sys; import dokku_migrations.__main__; "
             "print(sorted(m for m in sys.modules if m == 'typing' or m.startswith('dokku_migrations.')))")
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert result.stdout.strip() == str(sorted(f"dokku_migrations.{name}" for name in
-                                               ("__main__", "engine", "errors", "headstart", "labels", "probe")))
+    loaded = ("__main__", "common", "common.errors", "docker", "docker.engine", "docker.headstart", "docker.labels",
+              "docker.probe")
+    assert result.stdout.strip() == str(sorted(f"dokku_migrations.{name}" for name in loaded))

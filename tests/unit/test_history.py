@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from dokku_migrations.history import FAILED, RUNNING, SKIPPED, SUCCEEDED, History, iso
+from dokku_migrations.gate.history import FAILED, RUNNING, SKIPPED, SUCCEEDED, History, iso
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dokku_migrations.versions import (
+from dokku_migrations.dokku.versions import (
     dokku_version,
     parse_version,
     pre_deploy_runs_migrations,

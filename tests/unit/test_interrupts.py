@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PRELUDE = """
 import os, signal
-from dokku_migrations import interrupts
-from dokku_migrations.errors import Interrupted
+from dokku_migrations.common import interrupts
+from dokku_migrations.common.errors import Interrupted
 def send():
     os.kill(os.getpid(), signal.SIGINT)
 def heard(block):

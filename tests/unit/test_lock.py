@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.lock import deploy_lock, run_lock
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.common.lock import deploy_lock, run_lock
 
 
 def held_elsewhere(path, pid_text=None):

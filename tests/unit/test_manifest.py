@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.manifest import (
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.run.manifest import (
     DEFAULT_RULES,
     MAX_NESTING,
     Rule,
@@ -471,7 +471,7 @@ def test_any_other_path_is_left_to_jsonpath_ng(jsonpath):
 
 
 def test_the_default_rules_are_read_without_importing_jsonpath_ng():
-    code = ("import sys, json; from dokku_migrations.manifest import DEFAULT_RULES, detect, parse_rule; "
+    code = ("import sys, json; from dokku_migrations.run.manifest import DEFAULT_RULES, detect, parse_rule; "
             "rules = [parse_rule(r) for r in DEFAULT_RULES]; "
             "files = {'/app/package.json': json.dumps({'scripts': {'migrate': 'x'}}).encode()}; "
             "found = detect(rules, '/app', lambda paths: {p: files.get(p) for p in paths}); "

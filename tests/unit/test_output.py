@@ -2,7 +2,7 @@
 
 import io
 
-from dokku_migrations.output import IndentedStream, indent_chunk, info1, info2, verbose, warn
+from dokku_migrations.common.output import IndentedStream, indent_chunk, info1, info2, verbose, warn
 
 INDENT = b"       "
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.image import ImageInfo
-from dokku_migrations.manifest import Detection, parse_rule
-from dokku_migrations.plan import (
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker.image import ImageInfo
+from dokku_migrations.run.manifest import Detection, parse_rule
+from dokku_migrations.run.plan import (
     DISABLED,
     DOCKERFILE,
     HEROKUISH,
@@ -19,7 +19,7 @@ from dokku_migrations.plan import (
     source_type,
     task_command,
 )
-from dokku_migrations.settings import resolve
+from dokku_migrations.run.settings import resolve
 
 RULE = parse_rule("package.json:$.scripts.migrate=>npm run migrate")
 DETECTED = Detection(rule=RULE, path="/app/package.json", command="npm run migrate")

@@ -2,8 +2,8 @@
 
 import json
 
-from dokku_migrations.manifest import parse_rule
-from dokku_migrations.releasetasks import PREDEPLOY, RELEASE, Task, found, migration_commands, running_the_same
+from dokku_migrations.run.manifest import parse_rule
+from dokku_migrations.run.releasetasks import PREDEPLOY, RELEASE, Task, found, migration_commands, running_the_same
 
 RULES = [parse_rule("package.json:$.scripts.migrate=>npm run migrate")]
 PACKAGE = json.dumps({"scripts": {"migrate": "node-pg-migrate up"}}).encode()

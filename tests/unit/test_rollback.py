@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.image import ImageInfo
-from dokku_migrations.rollback import command_for
-from dokku_migrations.settings import SettingsStore
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker.image import ImageInfo
+from dokku_migrations.gate.rollback import command_for
+from dokku_migrations.run.settings import SettingsStore
 
 
 class Image:

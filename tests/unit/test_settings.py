@@ -4,9 +4,9 @@ import stat
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.manifest import DEFAULT_RULES, parse_rule
-from dokku_migrations.settings import (
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.run.manifest import DEFAULT_RULES, parse_rule
+from dokku_migrations.run.settings import (
     GLOBAL,
     KEYS,
     SettingsStore,

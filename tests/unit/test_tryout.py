@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from dokku_migrations.errors import UserError
-from dokku_migrations.image import ImageInfo
-from dokku_migrations.manifest import DEFAULT_RULES, declared_database, detect, parse_rule
-from dokku_migrations.tryout import (
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker.image import ImageInfo
+from dokku_migrations.run.manifest import DEFAULT_RULES, declared_database, detect, parse_rule
+from dokku_migrations.tryout.main import (
     MARIADB,
     MYSQL,
     POSTGRES,

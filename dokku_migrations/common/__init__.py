@@ -1,0 +1,1 @@
+"""Small shared pieces every room uses: errors, output, interrupts, atomic files, locks, the plugin's paths."""

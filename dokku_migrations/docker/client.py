@@ -1,0 +1,334 @@
+"""Everything asked of the Docker engine: the Engine API (engine.py) for all of it but one call.
+
+`docker container create` of the migration container goes through the docker CLI, which parses the
+app's docker options (`--link`, `-v`, `--log-opt`…) exactly as Dokku's own task containers get
+them. Returns plain values and raises UserError with a readable message; no caller sees HTTP or
+process errors.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker import headstart, labels
+from dokku_migrations.docker.engine import (
+    Engine,
+    EngineError,
+    Hijacked,
+    failed,
+    not_reachable,
+    path_of,
+    permission_denied,
+)
+from dokku_migrations.docker.image import ImageInfo
+from dokku_migrations.docker.probe import Probe
+
+
+class MigrationContainer(NamedTuple):
+    """A container this plugin created for a run, as found on the engine."""
+
+    id: str
+    run_id: int
+    running: bool
+
+
+class Docker:
+    """One per process: a thin facade over the engine; the CLI only for `create`."""
+
+    def __init__(self, binary: str, env: Mapping[str, str]) -> None:
+        self.binary = binary
+        self.env = dict(env)
+        self.engine = Engine(env)
+        self._probes = headstart.take()  # files already on their way, read for this run
+
+    # --- images -----------------------------------------------------------------------------
+    def inspect_image(self, ref: str) -> Optional[ImageInfo]:
+        """None when the image does not exist; anything else wrong is an error."""
+        try:
+            data = self.engine.json("GET", f"/images/{path_of(ref)}/json", f"inspecting image {ref}")
+        except EngineError as error:
+            if error.status == 404:
+                return None
+            if error.status == 400 or "invalid reference" in error.message:
+                raise UserError(f"'{ref}' is not a valid image reference")
+            raise failed(error, f"inspecting image {ref}")
+        config = data.get("Config") or {}
+        return ImageInfo(
+            ref=ref,
+            id=data["Id"],
+            workdir=config.get("WorkingDir") or "",
+            entrypoint=config.get("Entrypoint") or [],
+            labels=config.get("Labels") or {},
+            env=config.get("Env") or [],
+            repo_tags=data.get("RepoTags") or [],
+            stop_signal=config.get("StopSignal") or "",
+        )
+
+    def tag(self, source: str, target: str) -> None:
+        repo, _, tag = target.rpartition(":")
+        try:
+            self.engine.request("POST", f"/images/{path_of(source)}/tag", f"tagging {target}",
+                                query={"repo": repo, "tag": tag})
+        except EngineError as error:
+            raise failed(error, f"tagging {target}")
+
+    def untag(self, ref: str) -> None:
+        """Removes a tag (never the image another tag still holds); a tag that is gone is fine."""
+        try:
+            self.engine.request("DELETE", f"/images/{path_of(ref)}", f"removing {ref}", query={"noprune": "1"})
+        except EngineError as error:
+            if error.status not in (404, 409):
+                raise failed(error, f"removing {ref}")
+
+    def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
+        """Reads small files out of an image without running it (never-started containers, labelled
+        with the app they read for, always removed); what headstart.py started is only collected.
+
+        Symlinks are followed inside the image's own filesystem (the engine resolves the link
+        target within the container's root), never the host's.
+        """
+        probe = self._probes.pop((image, tuple(paths), owner), None) or Probe(self.engine, image, paths, owner)
+        return probe.collect()
+
+    # --- the migration container ------------------------------------------------------------
+    def create(self, args: List[str], env: Mapping[str, str], env_file: bytes = b"") -> str:
+        """`docker container create ARGS`, with `env` as the client's environment (where `--env=KEY`
+        finds its value) and `env_file` read by the client from a pipe (`--env-file=/dev/fd/N`).
+
+        If a signal interrupts us while the CLI is still creating, we let it finish and remove what it
+        made: otherwise a container could appear after we stopped looking for it.
+        """
+        read_end = write_end = -1
+        argv = [self.binary, "container", "create"]
+        if env_file:
+            read_end, write_end = os.pipe()
+            argv.append(f"--env-file=/dev/fd/{read_end}")
+        argv += args
+        try:
+            process = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, pass_fds=(read_end,) if env_file else (),
+                                       start_new_session=True)
+        except FileNotFoundError:
+            raise UserError(f"'{self.binary}' was not found on PATH: install Docker or set DOCKER_BIN")
+        finally:
+            if read_end >= 0:
+                os.close(read_end)
+        writer = threading.Thread(target=_feed, args=(write_end, env_file), daemon=True) if env_file else None
+        if writer is not None:
+            writer.start()
+        try:
+            out, err = process.communicate()
+        except BaseException:
+            try:
+                out, _ = process.communicate(timeout=60)
+                if out.strip():
+                    self.remove(out.decode().strip())
+            except Exception:
+                pass
+            raise
+        if process.returncode != 0:
+            raise explain(err, process.returncode, "creating the migration container")
+        return out.decode().strip()
+
+    def start(self, cid: str) -> str:
+        """Starts the container; returns Docker's reason when it cannot start (e.g. a dead --link)."""
+        try:
+            self.engine.request("POST", f"/containers/{cid}/start", "starting the migration container")
+        except EngineError as error:
+            if error.status == 404:
+                raise failed(error, "starting the migration container")
+            return error.message
+        return ""
+
+    def attach(self, cid: str) -> Hijacked:
+        try:
+            return self.engine.stream(f"/containers/{cid}/attach", "attaching to the migration container",
+                                      {"stream": "1", "stdout": "1", "stderr": "1"})
+        except EngineError as error:
+            raise failed(error, "attaching to the migration container")
+
+    def wait(self, cid: str, seconds: float) -> Optional[int]:
+        """The container's real exit code once it has stopped; None if it still runs after `seconds`."""
+        try:
+            data = self.engine.json("POST", f"/containers/{cid}/wait", "waiting for the migration container",
+                                    timeout=max(seconds, 0.001))
+        except socket.timeout:
+            return None
+        except EngineError as error:
+            raise failed(error, "waiting for the migration container")
+        return int(data["StatusCode"])
+
+    def signal(self, cid: str, name: str) -> None:
+        """Sends a signal; a container that already stopped or is gone is fine."""
+        try:
+            self.engine.request("POST", f"/containers/{cid}/kill", f"sending {name} to the migration container",
+                                query={"signal": name})
+        except EngineError as error:
+            if error.status not in (404, 409):
+                raise failed(error, f"sending {name} to the migration container")
+
+    def state(self, cid: str) -> Optional[Tuple[bool, int]]:
+        """(running, exit code), or None when the container is gone."""
+        try:
+            data = self.engine.json("GET", f"/containers/{cid}/json", "inspecting the migration container")
+        except EngineError as error:
+            if error.status == 404:
+                return None
+            raise failed(error, "inspecting the migration container")
+        state = data.get("State") or {}
+        return bool(state.get("Running")) or state.get("Status") == "restarting", int(state.get("ExitCode") or 0)
+
+    def remove(self, cid: str) -> None:
+        """Force-removes; a container that is already gone is fine."""
+        self.engine.remove(cid)
+
+    # --- what runs for an app ---------------------------------------------------------------
+    def _containers(self, labels: List[str], every: bool, doing: str) -> List[Dict[str, Any]]:
+        try:
+            return self.engine.json("GET", "/containers/json", doing, query={
+                "all": "1" if every else "0", "filters": json.dumps({"label": labels})}) or []
+        except EngineError as error:
+            raise failed(error, doing)
+
+    def deployed_image_ids(self, app: str, stopped: bool = False) -> List[str]:
+        """Image ids of the app's running deploy containers, newest first: what is serving (with
+        `stopped`, those stopped too, which include containers that failed their checks).
+
+        Dokku labels the containers its scheduler deploys `com.dokku.container-type=deploy`; `dokku
+        run` and cron containers carry other types and say nothing about what went live.
+        """
+        found = self._containers([f"{labels.APP}={app}", f"{labels.CONTAINER_TYPE}=deploy"], stopped,
+                                 "listing the app's containers")
+        images: List[str] = []
+        for container in sorted(found, key=lambda c: -int(c.get("Created") or 0)):
+            image = container.get("ImageID") or ""
+            if image and image not in images:
+                images.append(image)
+        return images
+
+    def migration_containers(self, app: str) -> List[MigrationContainer]:
+        """Every migration container of the app the engine still has, running or not."""
+        found = self._containers([f"{labels.APP}={app}", labels.RUN], True,
+                                 "looking for left-over migration containers")
+        result = []
+        for container in found:
+            run_id = (container.get("Labels") or {}).get(labels.RUN, "")
+            result.append(MigrationContainer(
+                id=container["Id"], run_id=int(run_id) if run_id.isdigit() else 0,
+                running=container.get("State") in ("running", "restarting", "paused")))
+        return result
+
+    # --- what `try` needs: a network and a detached database container of its own -------------
+    def pull(self, image: str) -> None:
+        """Pulls an image; the engine reports a failed pull inside its progress stream."""
+        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        try:
+            _, _, data = self.engine.request("POST", "/images/create", f"pulling {image}",
+                                             query={"fromImage": repo, "tag": tag}, timeout=3600)
+        except EngineError as error:
+            raise failed(error, f"pulling {image}")
+        for line in data.splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("error"):
+                raise UserError(f"Docker failed while pulling {image}: {event['error']}")
+
+    def create_network(self, name: str, label: str) -> None:
+        key, _, value = label.partition("=")
+        try:
+            self.engine.request("POST", "/networks/create", "creating the throwaway network",
+                                body={"Name": name, "Labels": {key: value}, "CheckDuplicate": True})
+        except EngineError as error:
+            raise failed(error, "creating the throwaway network")
+
+    def remove_network(self, name: str) -> None:
+        """A network that is already gone is fine."""
+        try:
+            self.engine.request("DELETE", f"/networks/{path_of(name)}", f"removing network {name}")
+        except EngineError as error:
+            if error.status != 404:
+                raise failed(error, f"removing network {name}")
+
+    def run_service(self, name: str, image: str, env: Mapping[str, str], label: str, network: str,
+                    aliases: Sequence[str], doing: str) -> None:
+        """Creates and starts a detached container; its env goes over the socket, never on argv."""
+        key, _, value = label.partition("=")
+        body = {"Image": image, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": {key: value},
+                "HostConfig": {"NetworkMode": network},
+                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": list(aliases)}}}}
+        try:
+            self.engine.request("POST", "/containers/create", doing, query={"name": name}, body=body)
+            self.engine.request("POST", f"/containers/{path_of(name)}/start", doing)
+        except EngineError as error:
+            raise failed(error, doing)
+
+    def exec_status(self, container: str, argv: List[str], env: Optional[Mapping[str, str]] = None) -> Tuple[int, str]:
+        """Exit code and output of a command run in a running container (any exit code is an answer);
+        `env` (a password for a client) goes over the socket, never on argv."""
+        doing = "running a command in the database container"
+        try:
+            created = self.engine.json("POST", f"/containers/{path_of(container)}/exec", doing,
+                                       body={"Cmd": argv, "AttachStdout": True, "AttachStderr": True,
+                                             "Env": [f"{k}={v}" for k, v in (env or {}).items()]})
+            _, _, data = self.engine.request("POST", f"/exec/{created['Id']}/start", doing,
+                                             body={"Detach": False, "Tty": False}, timeout=60)
+            inspected = self.engine.json("GET", f"/exec/{created['Id']}/json", doing)
+        except EngineError as error:
+            if "executable file not found" in error.message or "no such file" in error.message.lower():
+                return 127, error.message
+            raise failed(error, doing)
+        return int(inspected.get("ExitCode") or 0), demultiplex(data).decode("utf-8", "replace").strip()
+
+    def last_log_line(self, container: str) -> str:
+        try:
+            _, _, data = self.engine.request("GET", f"/containers/{path_of(container)}/logs", "reading logs",
+                                             query={"stdout": "1", "stderr": "1", "tail": "20"})
+        except (EngineError, UserError):
+            return ""
+        lines = [line.strip() for line in demultiplex(data).decode("utf-8", "replace").splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def labelled_containers(self, label: str) -> List[str]:
+        return [container["Id"] for container in self._containers([label], True, "listing the throwaway containers")]
+
+    def close(self) -> None:
+        """Discards what was prefetched and never read (its containers removed), then disconnects."""
+        while self._probes:
+            self._probes.popitem()[1].discard()
+        self.engine.close()
+
+
+def demultiplex(data: bytes) -> bytes:
+    """The payloads of Docker's multiplexed stream format (8-byte frame headers), concatenated."""
+    out = bytearray()
+    while len(data) >= 8:
+        size = int.from_bytes(data[4:8], "big")
+        out += data[8:8 + size]
+        data = data[8 + size:]
+    return bytes(out)
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """Writes the env file into its pipe from a thread: the client reads it while starting up."""
+    try:
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(data)
+    except OSError:
+        pass
+
+
+def explain(stderr: bytes, code: int, doing: str) -> UserError:
+    """Turns a docker CLI failure into one line: what we were doing, and docker's own last words."""
+    text = (stderr or b"").decode("utf-8", "replace").strip()
+    if "Cannot connect to the Docker daemon" in text or "docker daemon is not running" in text.lower():
+        return UserError(not_reachable(doing))
+    if "permission denied" in text.lower() and "docker.sock" in text:
+        return UserError(permission_denied(doing))
+    last = text.splitlines()[-1] if text else f"exit {code}"
+    return UserError(f"Docker failed while {doing}: {last.removeprefix('Error response from daemon: ')}")

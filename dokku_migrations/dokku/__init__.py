@@ -1,0 +1,1 @@
+"""The Dokku side: plugn triggers, paths, the deploy lock, and what differs between Dokku versions."""

@@ -1,0 +1,1 @@
+"""Entry points: what Dokku calls (triggers), what users type (commands), and argv parsing (cli)."""

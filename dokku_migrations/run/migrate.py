@@ -1,0 +1,260 @@
+"""The one path every run takes, from a deploy trigger or `migrations:run`:
+image → live? → gate (pending) → settings → lock → left-overs → plan → container → history → gate."""
+
+import os
+import shlex
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Dict, List, NamedTuple, Optional
+
+from dokku_migrations.common import output
+from dokku_migrations.common.errors import Interrupted, UserError
+from dokku_migrations.common.lock import run_lock
+from dokku_migrations.context import Context
+from dokku_migrations.docker import clientenv
+from dokku_migrations.docker.image import ImageInfo, belongs_to, image_tag
+from dokku_migrations.gate import history as records
+from dokku_migrations.gate import policy as gates
+from dokku_migrations.gate import watchdog
+from dokku_migrations.gate.history import Run
+from dokku_migrations.gate.leftovers import reap
+from dokku_migrations.run.manifest import detect, set_command
+from dokku_migrations.run.outcome import judge
+from dokku_migrations.run.plan import (
+    DEFAULT_APP_USER,
+    PHASE,
+    RUN,
+    SKIP,
+    Plan,
+    container_args,
+    decide,
+    image_kind,
+    move_env_values,
+    source_type,
+    unsafe_config_keys,
+)
+from dokku_migrations.run.releasetasks import Task, migration_commands, running_the_same, twice_warning
+from dokku_migrations.run.releasetasks import shown as shown_tasks
+from dokku_migrations.run.runner import Spec, run_container
+from dokku_migrations.run.settings import Resolved
+
+
+@dataclass(frozen=True)
+class Request:
+    app: str
+    image: str
+    trigger: str
+    dry_run: bool = False
+    missing_image: str = ""
+    own_image_only: bool = False  # `--image`: only an image of this app may run with its secrets
+    command: str = ""  # given, not detected (a rollback), with where it came from
+    source: str = ""
+
+    @property
+    def deploy(self) -> bool:
+        return self.trigger in records.DEPLOY_TRIGGERS
+
+
+def execute(ctx: Context, request: Request) -> None:
+    """Runs (or previews) the migrations for one image; raises UserError when the deploy must stop."""
+    app = request.app
+    image = inspect(ctx, request)
+    live = request.deploy and gates.is_live(ctx.gate, ctx.docker, app, image.id)  # before a record exists
+    if request.deploy:  # fail closed from here, before anything else can fail: only success opens it
+        ctx.gate.mark(app, image.id, gates.PENDING)
+        ctx.gate.release_recorded(app)
+    settings = ctx.settings.resolved(app)
+    if request.dry_run:
+        preview(ctx, request, settings, image)
+        return
+    with run_lock(ctx.history.lock_path(app), app), \
+            (nullcontext() if request.deploy else
+             ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
+        for note in reap(ctx, app, settings.grace, image.id):
+            output.verbose(note)
+        run = ctx.history.start(app, request.trigger)
+        run.image, run.image_id = request.image, image.id
+        try:
+            status = _run(ctx, request, run, settings, image)
+        except BaseException as error:
+            message = error.message if isinstance(error, UserError) else f"unexpected error: {error!r}"
+            if not run.finished:
+                ctx.history.finish(run, records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR,
+                                   settings.keep, message=message)
+            if request.deploy:
+                note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id)
+                if note:
+                    output.info1(note)
+                if live and isinstance(error, UserError):
+                    raise UserError(f"{error.message}. {live_failure(app, request.image)}", error.exit_code) from None
+            raise
+        if request.trigger == records.ROLLBACK:
+            note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id, gates.ROLLED_BACK)
+            if note:
+                output.info1(note)
+        else:  # a manual run that found nothing to run (or migrations disabled) opens the gate as a deploy would
+            ctx.gate.mark(app, image.id, status)
+
+
+def live_failure(app: str, image: str) -> str:
+    """A re-release of an image that already went live failed (config:set, ps:start, ps:restore).
+    config:set then only warns and exits 0 (plugins/config/config.go triggerRestart) — from Dokku 0.38
+    its warning is even empty, the release's stderr having gone through build capture — so this line,
+    which Dokku 0.34–0.37 also repeats after "Failure while restarting app:", says it all: what runs,
+    what does not, the config that a restart would start anyway, and what to do."""
+    return (f"{image} already went live, so it stays startable and nothing that runs was changed; but config "
+            f"saved since (config:set) is not live, and the next 'dokku ps:restart {app}' starts the app with it "
+            f"all the same: fix the migration or the config, then run 'dokku migrations:run {app}'")
+
+
+def inspect(ctx: Context, request: Request) -> ImageInfo:
+    info = ctx.docker.inspect_image(request.image)
+    if info is None:
+        raise UserError(request.missing_image or f"Image {request.image} does not exist on this host")
+    repo = ctx.dokku.image_repo(request.app)
+    if request.own_image_only and not belongs_to(info, request.app, repo):
+        raise UserError(f"{request.image} is not an image of {request.app} (neither tagged {repo}:<tag> nor "
+                        f"labelled com.dokku.app-name={request.app}), and it would run with the app's secrets: "
+                        f"deploy it first (dokku git:from-image {request.app} {request.image})")
+    return info
+
+
+class Prepared(NamedTuple):
+    spec: Spec
+    config_keys: List[str]
+    piped: List[str]  # keys that travel in the piped env file
+    dokku_tasks: List[Task]  # Dokku's own release tasks (asked for a deploy only)
+
+
+def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
+            run_id: int) -> Prepared:
+    """The container's spec and what goes with it, from Dokku's triggers asked all at once."""
+    app = request.app
+    tag = image_tag(request.image)
+    guess = image_kind(image, DEFAULT_APP_USER)
+    task_args, config, tasks = ctx.dokku.task_inputs(app, tag, source_type(guess), release_tasks=request.deploy)
+    unsafe = unsafe_config_keys(list(config))
+    if unsafe:
+        shown = ", ".join(repr(key) for key in unsafe)
+        raise UserError(f"Config key {shown} of {app} is not a valid environment variable name and cannot be "
+                        f"passed to the migration container safely: rename it (dokku config:unset {app} ...)")
+    kind = image_kind(image, config.get("DOKKU_APP_USER") or DEFAULT_APP_USER)
+    if source_type(kind) != source_type(guess):  # a custom DOKKU_APP_USER: ask again with the right type
+        task_args = ctx.dokku.deploy_args(app, tag, source_type(kind))
+    deploy_args, argv_values = move_env_values(task_args)
+    plain, piped, dropped = clientenv.split_values({**argv_values, **config})
+    if dropped:
+        output.warn(f"Not passing {', '.join(dropped)} to the migration container: the docker client reads these "
+                    "variables itself, so they travel in an env file, which cannot hold a multi-line value")
+    own_flags = {f"--env={key}" for key in list(piped) + dropped}
+    deploy_args = [arg for arg in deploy_args if arg not in own_flags]
+    args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
+                          deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
+                          memory=settings.get("memory"), cpus=settings.get("cpus"))
+    spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
+    return Prepared(spec, sorted(config), sorted(piped), tasks)
+
+
+def plan_for(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
+             files: Optional[Dict[str, Optional[bytes]]] = None) -> Plan:
+    if request.command:
+        return Plan(RUN, command=request.command, source=request.source)
+    return decide(settings, detector(ctx, request, image, settings, files))
+
+
+def detector(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
+             files: Optional[Dict[str, Optional[bytes]]] = None):
+    """Detection, reading the manifests out of the image once; `files` keeps what was read."""
+    def read_files(paths: List[str]) -> Dict[str, Optional[bytes]]:
+        read = ctx.docker.read_file(request.image, paths, request.app)
+        if files is not None:
+            files.update(read)
+        return read
+    return lambda: detect(settings.rules, image.workdir, read_files, otherwise=set_command(request.app))
+
+
+def run_by_dokku_too(tasks: List[Task], settings: Resolved, image: ImageInfo, command: str,
+                     files: Dict[str, Optional[bytes]]) -> List[Task]:
+    """Dokku's release tasks that run these migrations again in this deploy."""
+    if not tasks:
+        return []
+    return running_the_same(tasks, migration_commands(command, settings.rules, image.workdir, files))
+
+
+def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: ImageInfo) -> str:
+    """Runs the migration of one image; returns the image's gate status, or raises UserError."""
+    app = request.app
+    if not settings.enabled and not request.command:
+        output.info1(f"Migrations are disabled for {app}: deploying without running them")
+        output.verbose(f"Turn them back on with 'dokku migrations:set {app} enabled true'")
+        ctx.history.finish(run, records.SKIPPED, settings.keep, message="migrations are disabled (enabled=false)")
+        return gates.DISABLED
+    files: Dict[str, Optional[bytes]] = {}
+    plan = plan_for(ctx, request, image, settings, files)
+    if plan.action == SKIP:
+        output.info1(f"No migrations to run for {app}: {plan.reason}")
+        ctx.history.finish(run, records.SKIPPED, settings.keep, message=plan.reason)
+        return gates.NOTHING_TO_RUN
+    run.command, run.source = plan.command, plan.source
+    prepared = prepare(ctx, request, image, plan.command, settings, run.id)
+    twice = run_by_dokku_too(prepared.dokku_tasks, settings, image, plan.command, files)
+    run.dokku_tasks = shown_tasks(twice)
+    ctx.history.save(run)
+
+    if twice:
+        output.warn(twice_warning(app, twice))
+    doing = "Rolling back migrations" if request.trigger == records.ROLLBACK else "Running migrations"
+    output.info1(f"{doing} for {app}: {plan.command}")
+    output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
+    log = ctx.history.open_log(run)
+    stream = output.IndentedStream(sys.stdout.buffer, log)
+    try:
+        result = run_container(
+            ctx.docker, prepared.spec, stream, settings.timeout, settings.grace, image.stop_signal,
+            on_created=lambda cid: ctx.dokku.post_container_create(app, cid, PHASE),
+            watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ))
+    finally:
+        try:
+            log.close()
+        except OSError as error:
+            stream.log_error = stream.log_error or error
+    run.stopped_with = result.stopped_with
+    if stream.log_error is not None:
+        message = (f"Could not write the output of run {run.id} to the history "
+                   f"({stream.log_error.strerror or stream.log_error}); the migration exited with "
+                   f"{'a timeout' if result.timed_out else result.exit_code}. Free space under "
+                   f"{ctx.history.root} and deploy again")
+        ctx.history.finish(run, records.ERROR, settings.keep, exit_code=result.exit_code, message=message)
+        raise UserError(message)
+    outcome = judge(result, plan.command, settings.timeout, settings.grace,
+                    logs_hint=f"dokku migrations:logs {app} {run.id}",
+                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}",
+                    what="Rollback command" if request.trigger == records.ROLLBACK else "Migration command")
+    ctx.history.finish(run, outcome.status, settings.keep, exit_code=result.exit_code, message=outcome.message)
+    if outcome.message:
+        raise UserError(outcome.message, outcome.exit_code)
+    output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
+    return gates.MIGRATED
+
+
+def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo) -> None:
+    """--dry-run: says exactly what a run would do (keys, never values) and runs nothing."""
+    app = request.app
+    plan = plan_for(ctx, request, image, settings)
+    output.info2(f"{app} migrations dry run: nothing will be run or changed")
+    output.verbose(f"Image:    {request.image} ({image.id})")
+    if plan.action != RUN:
+        output.verbose(f"Action:   skip, {plan.reason}")
+        return
+    spec, config_keys, piped, _ = prepare(ctx, request, image, plan.command, settings, 0)
+    output.verbose(f"Command:  {plan.command}")
+    output.verbose(f"Source:   {plan.source}")
+    output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
+    output.verbose(f"Grace:    {settings.grace}s between the stop signal and SIGKILL")
+    output.verbose(f"Config:   {', '.join(config_keys) or '(none)'}")
+    if piped:
+        output.verbose(f"Piped:    {', '.join(piped)} (read by the docker client itself: "
+                       "passed in --env-file from a pipe)")
+    env_file = ["--env-file=/dev/fd/N"] if piped else []
+    output.verbose(f"Docker:   docker container create {shlex.join(env_file + spec.args)}")

@@ -1,0 +1,1 @@
+"""`try`: an image's migrations against a throwaway database, without Dokku."""
