@@ -222,6 +222,60 @@ class Docker:
                 running=container.get("State") in ("running", "restarting", "paused")))
         return result
 
+    # --- the database side: a client container on the migration's network ----------------------
+    def container(self, ref: str) -> Optional[Dict[str, Any]]:
+        """A container's inspect document, or None when there is no such container."""
+        try:
+            return self.engine.json("GET", f"/containers/{path_of(ref)}/json", f"inspecting container {ref}")
+        except EngineError as error:
+            if error.status in (400, 404):
+                return None
+            raise failed(error, f"inspecting container {ref}")
+
+    def network_containers(self, network: str) -> List[str]:
+        """Ids of the containers attached to a network (none when it is gone)."""
+        try:
+            data = self.engine.json("GET", f"/networks/{path_of(network)}", f"inspecting network {network}")
+        except EngineError as error:
+            if error.status == 404:
+                return []
+            raise failed(error, f"inspecting network {network}")
+        return list((data or {}).get("Containers") or {})
+
+    def images_named(self, repository: str) -> List[Tuple[str, str]]:
+        """(tag, image id) of local images of a repository, newest first: never pulled here."""
+        try:
+            found = self.engine.json("GET", "/images/json", f"listing {repository} images",
+                                     query={"filters": json.dumps({"reference": [repository]})}) or []
+        except EngineError as error:
+            raise failed(error, f"listing {repository} images")
+        tags = []
+        for image in sorted(found, key=lambda i: -int(i.get("Created") or 0)):
+            tags += [(tag, image["Id"]) for tag in image.get("RepoTags") or [] if tag.startswith(repository + ":")]
+        return tags
+
+    def start_attached(self, body: Dict[str, Any], networks: Sequence[str], doing: str) -> Tuple[str, Hijacked]:
+        """Creates a container, joins it to `networks`, attaches to its stdin and output, starts it.
+        Whatever fails on the way, nothing is left behind."""
+        cid = ""
+        attach: Optional[Hijacked] = None
+        try:
+            cid = self.engine.json("POST", "/containers/create", doing, body=body)["Id"]
+            for network in networks:
+                self.engine.request("POST", f"/networks/{path_of(network)}/connect", doing, body={"Container": cid})
+            attach = self.engine.stream(f"/containers/{cid}/attach", doing,
+                                        {"stream": "1", "stdin": "1", "stdout": "1", "stderr": "1"})
+            self.engine.request("POST", f"/containers/{cid}/start", doing)
+            return cid, attach
+        except BaseException as error:
+            if attach is not None:
+                attach.close()
+            if cid:
+                self.engine.remove(cid)
+            if isinstance(error, EngineError):
+                raise failed(error, doing)
+            raise
+
     # --- what `try` needs: a network and a detached database container of its own -------------
     def pull(self, image: str) -> None:
         """Pulls an image; the engine reports a failed pull inside its progress stream."""

@@ -4,3 +4,4 @@ APP = "com.dokku.app-name"
 CONTAINER_TYPE = "com.dokku.container-type"
 RUN = "com.dokku.migrations.run"
 PROBE = "com.dokku.migrations.probe"
+DATABASE = "com.dokku.migrations.database"  # a database client container; its value is the app

@@ -8,7 +8,7 @@ from dokku_migrations.common import output
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.dokku.host import APP_NAME, check_app_name
 from dokku_migrations.entry.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
-from dokku_migrations.gate.history import iso
+from dokku_migrations.gate.history import Run, iso
 from dokku_migrations.gate.policy import migrated_value
 from dokku_migrations.run.migrate import Context, Request, execute
 from dokku_migrations.run.settings import GLOBAL, KEYS, key_named
@@ -154,14 +154,25 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         output.info1(f"No migration runs recorded for {app} yet")
         return
     output.info2(f"{app} migration runs, newest first")
-    header = f"{'ID':>5}  {'STARTED (UTC)':<20}  {'TRIGGER':<19}  {'STATUS':<11}  {'EXIT':>4}  {'TIME':>8}  COMMAND"
+    changes = [database_column(r) for r in runs]
+    width = max(len("DATABASE"), *(len(change) for change in changes))
+    header = (f"{'ID':>5}  {'STARTED (UTC)':<20}  {'TRIGGER':<19}  {'STATUS':<11}  {'EXIT':>4}  {'TIME':>8}  "
+              f"{'DATABASE':<{width}}  COMMAND")
     print(output.VERBOSE + header)
-    for r in runs:
+    for r, change in zip(runs, changes):
         exit_code = "" if r.exit_code is None else str(r.exit_code)
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
         print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
-              f"{exit_code:>4}  {duration:>8}  {r.command or '-'}")
+              f"{exit_code:>4}  {duration:>8}  {change:<{width}}  {r.command or '-'}")
     schema_ahead_note(ctx, app)
+
+
+def database_column(run: Run) -> str:
+    """What the run changed in the database: its summary, "unchanged", "not observed", or nothing
+    for a run that never reached a migration (skipped, or recorded before the plugin observed)."""
+    if run.schema_changed is None:
+        return "not observed" if run.schema_note else ""
+    return run.schema_change or ("changed" if run.schema_changed else "unchanged")
 
 
 def schema_ahead_note(ctx: Context, app: str) -> None:

@@ -46,6 +46,11 @@ class Run:
     released_image_id: str = ""  # the image id after Dokku's release step relabelled it (what goes live)
     ahead_reported: bool = False  # the end of its failed deploy said the schema is ahead of the code
     dokku_tasks: str = ""  # Dokku's own release tasks of this deploy that run the same migrations (releasetasks.py)
+    schema_changed: Optional[bool] = None  # did the database change (schema or migration ledgers)? None: not seen
+    schema_change: str = ""  # how: "+1 table, +2 columns; 1 migration recorded" (database/schema.py)
+    schema_note: str = ""  # why the database could not be seen, when it could not
+    schema_before: str = ""  # digests of the fingerprints (database/observe.py)
+    schema_after: str = ""
 
     @property
     def finished(self) -> bool:

@@ -166,6 +166,8 @@ def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[s
     failed after migrating: checks, a crashing process): the newest such run that succeeded, unless
     a rollback undid it or a newer image went live since. Re-releasing an image that served before
     it (config:set, ps:start) changes nothing: that old code still runs on the newer schema.
+    A run seen to change nothing in the database (a code-only deploy) is never ahead: undoing "its"
+    migrations would undo those of the code that is serving.
     Runs are given newest first; older runs are read only when a newer image went live."""
     def went_live(image: str) -> bool:
         return image in serving or getattr(gate.record(app, image), "live", False)
@@ -176,7 +178,7 @@ def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[s
         if run.status == records.SUCCEEDED and run.trigger == records.ROLLBACK:
             return None
         live = {image for image in run.image_ids if went_live(image)}
-        if run.status != records.SUCCEEDED or live:
+        if run.status != records.SUCCEEDED or live or run.schema_changed is False:
             newer_live |= live
             continue
         newer_live -= set(run.image_ids)

@@ -17,7 +17,7 @@ from dokku_migrations.common.errors import UserError
 from dokku_migrations.context import Context
 from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.gate import policy as gates
-from dokku_migrations.gate.history import ROLLBACK, Run
+from dokku_migrations.gate.history import ROLLBACK, SUCCEEDED, Run
 from dokku_migrations.run.manifest import ROLLBACK_RULES, detect, parse_rule
 
 
@@ -65,6 +65,24 @@ def refuse_serving(ctx: Context, app: str, image: ImageInfo) -> None:
                         f"or run the down migration by hand with 'dokku run {app} <command>'")
 
 
+def refuse_unchanged(ctx: Context, app: str, image: ImageInfo) -> None:
+    """An image whose runs were all seen to change nothing applied no migration: its down command
+    would undo the newest migration there is — one the serving code relies on."""
+    runs = [run for run in ctx.history.runs(app) if run.trigger != ROLLBACK and run.status == SUCCEEDED
+            and image.id in run.image_ids]
+    if runs and all(run.schema_changed is False for run in runs):
+        shown = ", ".join(str(run.id) for run in reversed(runs))
+        raise UserError(f"Refusing to roll back {app} with {image.ref}: its {'runs' if len(runs) > 1 else 'run'} "
+                        f"({shown}) changed nothing in the database (schema and migration records as before), so "
+                        f"its down migration would undo a migration of the code that is serving. Nothing of this "
+                        f"image's to undo: deploy a fixed image")
+
+
+def unobserved_warning(run: Run) -> str:
+    return (f"Could not tell whether run {run.id} changed the database ({run.schema_note or 'it was not observed'}): "
+            f"check 'dokku migrations:logs {run.app} {run.id}' shows migrations applied before rolling back")
+
+
 def run_rollback(ctx: Context, app: str, image_ref: str, dry_run: bool) -> None:
     """`migrations:rollback`: the same container, config, locks, history, timeout and secrets as a
     migration; on success the image is marked rolled back, so restarts never start it again."""
@@ -76,12 +94,16 @@ def run_rollback(ctx: Context, app: str, image_ref: str, dry_run: bool) -> None:
                             f"went live (see 'dokku migrations:history {app}'); to undo another image's, name it "
                             f"with --image")
         image_ref = image_of(ctx, app, run).id
+        if run.schema_changed is None:
+            output.warn(unobserved_warning(run))
         doing = "Would roll back" if dry_run else "Rolling back"
-        output.info1(f"{doing} run {run.id} of {app}, from the image that applied it ({image_ref[:19]})")
+        change = f": {run.schema_change}" if run.schema_changed else ""
+        output.info1(f"{doing} run {run.id} of {app}{change}, from the image that applied it ({image_ref[:19]})")
     image = ctx.docker.inspect_image(image_ref)
     if image is None:
         raise UserError(f"Image {image_ref} does not exist on this host")
     refuse_serving(ctx, app, image)
+    refuse_unchanged(ctx, app, image)
     command, source = command_for(ctx, app, image)
     execute(ctx, Request(app=app, image=image_ref, trigger=ROLLBACK, dry_run=dry_run, own_image_only=True,
                          command=command, source=source))

@@ -6,12 +6,15 @@ import shlex
 import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Union
 
-from dokku_migrations.common import output
+from dokku_migrations.common import interrupts, output
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.common.lock import run_lock
 from dokku_migrations.context import Context
+from dokku_migrations.database.observe import Observation, Observer
+from dokku_migrations.database.url import Target, Unsupported
+from dokku_migrations.database.url import parse as parse_url
 from dokku_migrations.docker import clientenv
 from dokku_migrations.docker.image import ImageInfo, belongs_to, image_tag
 from dokku_migrations.gate import history as records
@@ -125,6 +128,7 @@ class Prepared(NamedTuple):
     config_keys: List[str]
     piped: List[str]  # keys that travel in the piped env file
     dokku_tasks: List[Task]  # Dokku's own release tasks (asked for a deploy only)
+    database: Union[Target, Unsupported]  # what the app's database URL names (observed, never shown)
 
 
 def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
@@ -153,7 +157,8 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
                           deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
     spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
-    return Prepared(spec, sorted(config), sorted(piped), tasks)
+    url_key = settings.get("database-url-key")
+    return Prepared(spec, sorted(config), sorted(piped), tasks, parse_url(config.get(url_key, ""), url_key))
 
 
 def plan_for(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
@@ -209,12 +214,20 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
     log = ctx.history.open_log(run)
     stream = output.IndentedStream(sys.stdout.buffer, log)
+    observer = Observer(ctx.docker, app, prepared.database, settings.get("database-image"), interrupts.check)
+
+    def created(cid: str) -> None:
+        ctx.dokku.post_container_create(app, cid, PHASE)
+        observer.before(cid)  # the database as the migration will find it, before it starts
+
     try:
         result = run_container(
             ctx.docker, prepared.spec, stream, settings.timeout, settings.grace, image.stop_signal,
-            on_created=lambda cid: ctx.dokku.post_container_create(app, cid, PHASE),
+            on_created=created,
             watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ))
+        observed(run, observer.after())
     finally:
+        observer.close()
         try:
             log.close()
         except OSError as error:
@@ -233,9 +246,28 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
                     what="Rollback command" if request.trigger == records.ROLLBACK else "Migration command")
     ctx.history.finish(run, outcome.status, settings.keep, exit_code=result.exit_code, message=outcome.message)
     if outcome.message:
+        say_database(run)
         raise UserError(outcome.message, outcome.exit_code)
     output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
+    say_database(run)
     return gates.MIGRATED
+
+
+def observed(run: Run, seen: Observation) -> None:
+    """What the run did to the database, kept on its record."""
+    run.schema_changed, run.schema_change, run.schema_note = seen.changed, seen.summary, seen.note
+    run.schema_before, run.schema_after = seen.before, seen.after
+
+
+def say_database(run: Run) -> None:
+    """One line under the run's outcome: what it changed in the database, or why that is unknown."""
+    if run.schema_changed is None:
+        if run.schema_note:
+            output.verbose(f"Database not observed: {run.schema_note}")
+    elif run.schema_changed:
+        output.verbose(f"Database changed: {run.schema_change}")
+    else:
+        output.verbose("Database unchanged: this run applied nothing (its schema and migration records are as before)")
 
 
 def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo) -> None:
@@ -247,7 +279,7 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     if plan.action != RUN:
         output.verbose(f"Action:   skip, {plan.reason}")
         return
-    spec, config_keys, piped, _ = prepare(ctx, request, image, plan.command, settings, 0)
+    spec, config_keys, piped, _, _ = prepare(ctx, request, image, plan.command, settings, 0)
     output.verbose(f"Command:  {plan.command}")
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")

@@ -64,6 +64,18 @@ def parse_cpus(value: str) -> str:
     return value
 
 
+def parse_env_key(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise UserError(f"'{value}' is not a config key: use a name like DATABASE_URL")
+    return value
+
+
+def parse_image(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}", value):
+        raise UserError(f"'{value}' is not an image reference: use a name like postgres:16")
+    return value
+
+
 def parse_rules(value: str) -> str:
     """Rules are stored one per line; each is checked as `set` receives it."""
     rules = [line for line in value.split("\n") if line.strip()]
@@ -90,6 +102,8 @@ KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("keep", "20", parse_keep),
     Key("memory", "", parse_memory),
     Key("cpus", "", parse_cpus),
+    Key("database-url-key", "DATABASE_URL", parse_env_key),
+    Key("database-image", "", parse_image),
 )}
 
 

@@ -165,9 +165,10 @@ class Host:
                 docker("container", "rm", "-f", cid, check=False)
             for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"dokku/{app}").split():
                 docker("image", "rm", "-f", tag, check=False)
-        services = self.lib_root / "services" / "postgres"
-        for service in services.iterdir() if services.exists() else []:
-            docker("container", "rm", "-f", f"dokku.postgres.{service.name}", check=False)
+        for kind in ("postgres", "mariadb"):
+            services = self.lib_root / "services" / kind
+            for service in services.iterdir() if services.exists() else []:
+                docker("container", "rm", "-f", f"dokku.{kind}.{service.name}", check=False)
         shutil.rmtree(self.base, ignore_errors=True)
         if self in HOSTS:
             HOSTS.remove(self)

@@ -37,6 +37,7 @@ from state import (
 )
 
 POSTGRES_IMAGE = os.environ.get("STANDIN_POSTGRES_IMAGE", "dm-postgres:15")
+MARIADB_IMAGE = os.environ.get("STANDIN_MARIADB_IMAGE", "dm-mariadb:10.11")
 
 
 def go_flags(args: Tuple[str, ...], known: List[str]) -> Tuple[List[str], List[str]]:
@@ -561,6 +562,46 @@ def c_postgres_link(service: str, app: str) -> None:
 def c_postgres_destroy(service: str, *rest: str) -> None:
     docker("container", "rm", "-f", f"dokku.postgres.{service}", check=False)
     subprocess.run(["rm", "-rf", str(lib_root() / "services" / "postgres" / service)])
+
+
+# ----- dokku-mariadb (a community plugin, emulated) -----------------------------------------------
+def c_mariadb_create(service: str) -> None:
+    """dokku-mariadb create (dokku/dokku-mariadb 1.45.2 functions service_create_container): a
+    `dokku.mariadb.<svc>` container with MYSQL_DATABASE=<svc> and the user `mariadb`, ready to connect."""
+    password, root_password = secrets.token_hex(12), secrets.token_hex(12)
+    directory = lib_root() / "services" / "mariadb" / service
+    directory.mkdir(parents=True)
+    (directory / "PASSWORD").write_text(password)
+    name = f"dokku.mariadb.{service}"
+    docker("container", "run", "--detach", f"--name={name}", "--label=dokku=service",
+           "--label=dokku.service=mariadb", "--env=MYSQL_PASSWORD", "--env=MYSQL_ROOT_PASSWORD",
+           f"--env=MYSQL_DATABASE={service}", "--env=MYSQL_USER=mariadb", MARIADB_IMAGE,
+           env_extra={"MYSQL_PASSWORD": password, "MYSQL_ROOT_PASSWORD": root_password})
+    for _ in range(600):  # the server starts twice on its first start; TCP answers only the second time
+        ready = docker("container", "exec", "--env=MYSQL_PWD", name, "mariadb", "--protocol=tcp", "-h", "127.0.0.1",
+                       "-u", "mariadb", "-e", "SELECT 1", check=False, env_extra={"MYSQL_PWD": password})
+        if ready.returncode == 0:
+            info1(f"MariaDB container created: {service}")
+            return
+        time.sleep(0.1)
+    fail(f"MariaDB service {service} did not become ready")
+
+
+def c_mariadb_link(service: str, app: str) -> None:
+    """dokku-mariadb link (common-functions service_link, functions service_url): a `--link
+    dokku.mariadb.<svc>:dokku-mariadb-<svc>` option and DATABASE_URL=mysql://mariadb:…, no restart."""
+    verify(app)
+    password = (lib_root() / "services" / "mariadb" / service / "PASSWORD").read_text()
+    alias = f"dokku.mariadb.{service}".replace(".", "-").replace("_", "-")
+    c_docker_options_add(app, "build,deploy,run", f"--link dokku.mariadb.{service}:{alias}")
+    values = read_config(app)
+    values["DATABASE_URL"] = f"mysql://mariadb:{password}@{alias}:3306/{service}"
+    write_config(app, values)
+
+
+def c_mariadb_destroy(service: str, *rest: str) -> None:
+    docker("container", "rm", "-f", f"dokku.mariadb.{service}", check=False)
+    subprocess.run(["rm", "-rf", str(lib_root() / "services" / "mariadb" / service)])
 
 
 def c_help(*args: str) -> None:

@@ -16,8 +16,8 @@ import deploy  # noqa: E402
 from state import env, fail, warn  # noqa: E402
 
 # `dokku` lines 183-189: commands of core plugins get the --app value put back in front of their
-# arguments; the stand-in's own commands are all core-plugin commands but dokku-postgres's.
-COMMUNITY = ("postgres",)
+# arguments; the stand-in's own commands are all core-plugin commands but dokku-postgres's and dokku-mariadb's.
+COMMUNITY = ("postgres", "mariadb")
 
 
 def act_like_bash() -> None:

@@ -1,0 +1,185 @@
+"""A database client container that reaches the database exactly as the migration does.
+
+It runs the database's own image (its psql, mariadb or mysql client) with the networking of the
+migration container — the same `--link`s, networks (attach-post-create ones included), extra hosts
+and DNS — so whatever the migration can reach, it can; nothing runs on the host, and no client needs
+installing there. The connection's values travel over the container's stdin, never on an argv or in
+the container's configuration (`docker inspect` shows neither), and a request is one line of SQL
+answered by the client's output and an end marker.
+
+The container lives as long as its stdin: when the plugin goes away in any way (a SIGKILL
+included) the attach connection closes, the shell reads end-of-file and exits, and Docker removes
+it (AutoRemove). `close()` removes it at once all the same.
+"""
+
+import secrets
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from dokku_migrations.common.errors import UserError
+from dokku_migrations.database.url import MYSQL, POSTGRES, Target, environment
+from dokku_migrations.docker import labels
+from dokku_migrations.docker.client import Docker
+from dokku_migrations.docker.engine import Hijacked
+
+SLICE = 0.1
+# Read the connection's variables (NAME=VALUE lines, then an empty one), then answer requests. The
+# client is looked up once; a missing one answers every request with 127.
+SCRIPT = r"""
+while IFS= read -r line && [ -n "$line" ]; do export "$line"; done
+if [ "$1" = postgres ]; then client=$(command -v psql); else
+  client=$(command -v mariadb || command -v mysql); fi
+while IFS= read -r request; do
+  if [ -z "$client" ]; then code=127; echo "no database client in this image";
+  elif [ "$1" = postgres ]; then
+    printf '%s\n' "$request" | "$client" -X -A -t -q -F "$(printf '\t')" -v ON_ERROR_STOP=1 2>&1; code=$?
+  else
+    printf '%s\n' "$request" | "$client" -N -B --connect-timeout=5 --protocol=TCP -h "$MYSQL_HOST" \
+      -P "$MYSQL_TCP_PORT" -u "$MYSQL_USER" ${MYSQL_DATABASE:+"--database=$MYSQL_DATABASE"} 2>&1; code=$?
+  fi
+  echo "@@$2 $code"
+done
+"""
+OFFICIAL = {POSTGRES: ("postgres",), MYSQL: ("mariadb", "mysql")}
+
+
+class Unobservable(Exception):
+    """Why the database cannot be seen: said once, and the run goes on."""
+
+
+class Session:
+    """One client container, opened for a run, answering requests until closed."""
+
+    def __init__(self, docker: Docker, cid: str, attach: Hijacked, marker: str) -> None:
+        self.docker = docker
+        self.cid = cid
+        self._attach = attach
+        self._marker = marker.encode()
+        self._frames = attach.frames(SLICE, self._between)
+        self._deadline = 0.0
+        self._check: Callable[[], None] = lambda: None
+        self.closed = False
+
+    def _between(self) -> None:
+        self._check()
+        if time.monotonic() >= self._deadline:
+            raise Unobservable("the database did not answer in time")
+
+    def ask(self, sql: str, seconds: float, check: Callable[[], None]) -> Tuple[int, str]:
+        """Sends one line of SQL; returns the client's exit code and output. `check` runs between
+        waits (interrupts); past `seconds`, Unobservable."""
+        if self.closed:
+            raise Unobservable("the database client is gone")
+        self._deadline, self._check = time.monotonic() + seconds, check
+        try:
+            self._attach.sock.sendall(sql.replace("\n", " ").encode("utf-8") + b"\n")
+        except OSError as error:
+            raise Unobservable(f"the database client went away ({error.strerror or error})")
+        received = bytearray()
+        end = b"@@" + self._marker + b" "
+        for _, payload in self._frames:
+            received += payload
+            at = received.rfind(end)
+            if at >= 0 and received.endswith(b"\n"):
+                code = received[at + len(end):].strip()
+                text = received[:at].decode("utf-8", "replace")
+                return (int(code) if code.isdigit() else 1), text
+        raise Unobservable("the database client exited")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._attach.close()
+        try:
+            self.docker.remove(self.cid)
+        except UserError:
+            pass  # it removes itself once its stdin is closed (AutoRemove)
+
+
+def networking(migration: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str], List[str]]:
+    """From the migration container's inspect document: the HostConfig parts that decide what it
+    reaches, the other networks it joined (attach-post-create), and its links as `name:alias`."""
+    host = migration.get("HostConfig") or {}
+    mode = host.get("NetworkMode") or "default"
+    config: Dict[str, Any] = {"NetworkMode": mode}
+    links = [_link(link) for link in host.get("Links") or []]
+    if links:
+        config["Links"] = links
+    for key in ("ExtraHosts", "Dns", "DnsOptions", "DnsSearch"):
+        if host.get(key):
+            config[key] = host[key]
+    joined = list((migration.get("NetworkSettings") or {}).get("Networks") or {})
+    primary = "bridge" if mode == "default" else mode
+    others = [network for network in joined if network != primary and not mode.startswith("container:")]
+    return config, others, links
+
+
+def _link(link: str) -> str:
+    """Docker shows `/dokku.postgres.db:/app-x/dokku-postgres-db`; it takes `dokku.postgres.db:dokku-postgres-db`."""
+    name, _, alias = link.partition(":")
+    return f"{name.lstrip('/')}:{alias.rsplit('/', 1)[-1]}" if alias else name.lstrip("/")
+
+
+def server_image(docker: Docker, target: Target, links: List[str], networks: List[str]) -> Optional[str]:
+    """The image of the container that serves `target.host`: the link whose alias it is (dokku-postgres,
+    dokku-mysql, dokku-mariadb link that way), a container of that name, or one with that alias on a
+    network the migration shares."""
+    for link in links:
+        name, _, alias = link.partition(":")
+        if target.host in (name, alias):
+            found = docker.container(name)
+            if found:
+                return str(found.get("Image") or "") or None
+    found = docker.container(target.host)
+    if found:
+        return str(found.get("Image") or "") or None
+    for network in networks:
+        for cid in docker.network_containers(network)[:50]:
+            found = docker.container(cid)
+            joined = ((found or {}).get("NetworkSettings") or {}).get("Networks") or {}
+            aliases = (joined.get(network) or {}).get("Aliases") or []
+            dns = (joined.get(network) or {}).get("DNSNames") or []
+            if found and target.host in list(aliases) + list(dns):
+                return str(found.get("Image") or "") or None
+    return None
+
+
+def client_image(docker: Docker, app: str, target: Target, setting: str, links: List[str],
+                 networks: List[str]) -> Tuple[str, str]:
+    """The image whose client talks to the database, and where it came from: the `database-image`
+    setting, the server's own image, else the newest local official image (never pulled during a
+    deploy: a registry's delay or absence must not hold it up)."""
+    if setting:
+        return setting, "the database-image setting"
+    image = server_image(docker, target, links, networks)
+    if image:
+        return image, f"the image of the container serving {target.host}"
+    for repository in OFFICIAL[target.kind]:
+        tags = docker.images_named(repository)
+        if tags:
+            return tags[0][1], f"the local image {tags[0][0]}"
+    wanted = "postgres:16" if target.kind == POSTGRES else "mariadb:11.4"
+    raise Unobservable(f"no image with a {target.kind} client was found for {target.host}: pull one ('docker pull "
+                       f"{wanted}') or name one ('dokku migrations:set {app} database-image {wanted}')")
+
+
+def open_session(docker: Docker, app: str, target: Target, image: str, migration: Dict[str, Any]) -> Session:
+    """Starts the client container beside the migration and hands it the connection's values."""
+    host_config, others, _ = networking(migration)
+    host_config.update({"AutoRemove": True, "Memory": 128 * 1024 * 1024})
+    marker = "dm-" + secrets.token_hex(8)
+    body = {"Image": image, "Entrypoint": ["/bin/sh", "-c", SCRIPT, "dokku-migrations-database"],
+            "Cmd": [target.kind, marker], "User": "", "WorkingDir": "/", "Labels": {labels.DATABASE: app},
+            "OpenStdin": True, "StdinOnce": True, "AttachStdin": True, "AttachStdout": True,
+            "AttachStderr": True, "Tty": False, "HostConfig": host_config}
+    cid, attach = docker.start_attached(body, others, "starting the database client container")
+    session = Session(docker, cid, attach, marker)
+    values = environment(target) or {}
+    lines = "".join(f"{name}={value}\n" for name, value in values.items())
+    try:
+        attach.sock.sendall(lines.encode("utf-8") + b"\n")
+    except OSError as error:
+        session.close()
+        raise Unobservable(f"the database client went away ({error.strerror or error})")
+    return session

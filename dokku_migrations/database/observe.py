@@ -1,0 +1,110 @@
+"""What a run did to the database: a fingerprint before the migration starts and after it ends.
+
+Observation never decides a deploy: no URL, an unknown scheme, no client image, a database that
+does not answer — the run goes on exactly as without it, and the person at `git push` reads once
+what could not be seen. Only an interrupt passes through (the run must stop at once).
+"""
+
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Union
+
+from dokku_migrations.common.errors import Interrupted, UserError
+from dokku_migrations.database import schema as schemas
+from dokku_migrations.database.client import Session, Unobservable, client_image, networking, open_session
+from dokku_migrations.database.url import MYSQL, Target, Unsupported
+from dokku_migrations.docker.client import Docker
+
+ASK_SECONDS = 20.0  # a catalog read answers in milliseconds; a database that takes this long is not seen
+
+
+@dataclass
+class Observation:
+    """What goes on the run record: whether the database changed (None: not seen), how, and why not."""
+
+    changed: Optional[bool] = None
+    summary: str = ""
+    note: str = ""
+    before: str = ""
+    after: str = ""
+
+
+class Observer:
+    """Opened when the migration container exists (its networking is known), closed after the run."""
+
+    def __init__(self, docker: Docker, app: str, target: Union[Target, Unsupported], image_setting: str,
+                 check: Callable[[], None]) -> None:
+        self.docker = docker
+        self.app = app
+        self.target = target
+        self.image_setting = image_setting
+        self.check = check
+        self.session: Optional[Session] = None
+        self.source = ""
+        self._before: Optional[schemas.Schema] = None
+        self.result = Observation(note=target.reason if isinstance(target, Unsupported) else "")
+
+    def before(self, migration_cid: str) -> None:
+        """The fingerprint before anything ran; on any failure, the note says why and nothing else happens."""
+        if not isinstance(self.target, Target):
+            return
+        target = self.target
+        try:
+            migration: Dict[str, Any] = self.docker.container(migration_cid) or {}
+            _, others, links = networking(migration)
+            image, self.source = client_image(self.docker, self.app, target, self.image_setting, links, others)
+            self.session = open_session(self.docker, self.app, target, image, migration)
+            self._before = self._fingerprint()
+            self.result.before = self._before.digest
+        except (Unobservable, UserError) as error:
+            self._give_up(str(error.message if isinstance(error, UserError) else error))
+        except Interrupted:
+            self.close()
+            raise
+
+    def after(self) -> Observation:
+        """The fingerprint after the run, compared; the session is closed either way."""
+        try:
+            if self.session is not None and self._before is not None:
+                after = self._fingerprint()
+                change = schemas.compare(self._before, after)
+                self.result.after = after.digest
+                self.result.changed = change.changed
+                self.result.summary = schemas.describe(change)
+        except (Unobservable, UserError) as error:
+            self._give_up(str(error.message if isinstance(error, UserError) else error))
+        finally:
+            self.close()
+        return self.result
+
+    def _fingerprint(self) -> schemas.Schema:
+        assert self.session is not None and isinstance(self.target, Target)
+        kind = self.target.kind
+        found = schemas.parse(self._ask(schemas.first_request(kind)), kind)
+        if kind == MYSQL and found.ledger_tables():
+            ledgers = schemas.parse(self._ask(schemas.ledger_request(found.ledger_tables())), kind)
+            found.ledgers = ledgers.ledgers
+        return found
+
+    def _ask(self, sql: str) -> str:
+        assert self.session is not None
+        code, text = self.session.ask(sql, ASK_SECONDS, self.check)
+        if code != 0:
+            raise Unobservable(f"its client said: {last_line(text)}" if text.strip() else
+                               f"its client exited with {code}")
+        return text
+
+    def _give_up(self, why: str) -> None:
+        self.close()
+        self._before = None
+        shown = self.target.shown if isinstance(self.target, Target) else "the database"
+        self.result.note = f"could not read {shown}: {why}"
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+
+def last_line(text: str) -> str:
+    """A client's last words, shortened: enough to say why, never a page of output."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else "")[:200]
