@@ -164,6 +164,16 @@ def client_image(docker: Docker, app: str, target: Target, setting: str, links: 
                        f"{wanted}') or name one ('dokku migrations:set {app} database-image {wanted}')")
 
 
+def reap(docker: Docker, app: str) -> int:
+    """Removes the app's client containers a dead plugin left (they end with their stdin, which
+    Docker closes when the plugin's connection goes: this is the backstop). Called holding the app's
+    run lock, so none belongs to a live run. Returns how many there were."""
+    found = docker.database_clients(app)
+    for cid in found:
+        docker.remove(cid)
+    return len(found)
+
+
 def open_session(docker: Docker, app: str, target: Target, image: str, migration: Dict[str, Any]) -> Session:
     """Starts the client container beside the migration and hands it the connection's values."""
     host_config, others, _ = networking(migration)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Optional, Union
 
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.database import schema as schemas
-from dokku_migrations.database.client import Session, Unobservable, client_image, networking, open_session
+from dokku_migrations.database.client import Session, Unobservable, client_image, networking, open_session, reap
 from dokku_migrations.database.url import MYSQL, Target, Unsupported
 from dokku_migrations.docker.client import Docker
 
@@ -49,6 +49,7 @@ class Observer:
             return
         target = self.target
         try:
+            reap(self.docker, self.app)
             migration: Dict[str, Any] = self.docker.container(migration_cid) or {}
             _, others, links = networking(migration)
             image, self.source = client_image(self.docker, self.app, target, self.image_setting, links, others)

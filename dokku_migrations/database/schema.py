@@ -18,7 +18,8 @@ from typing import Dict, List, Tuple
 from dokku_migrations.database.url import MYSQL, POSTGRES
 
 # Tables the migration tools keep their ledger in, besides any table whose name holds "migration".
-LEDGERS = ("alembic_version", "goose_db_version", "schema_version", "flyway_schema_history", "schema_migrations")
+LEDGERS = ("alembic_version", "goose_db_version", "schema_version", "flyway_schema_history", "schema_migrations",
+           "sequelizemeta", "phinxlog", "databasechangelog", "atlas_schema_revisions")  # compared in lower case
 LEDGER_ROWS_MAX = 100000  # a ledger is small; a big table that merely has "migration" in its name is not read
 SEPARATOR = "\t"
 
@@ -65,7 +66,7 @@ POSTGRES_LEDGERS_SQL = (
     "SELECT format('SELECT %L, %L, count(*)::text || '':'' || md5(coalesce(string_agg(t::text, %L ORDER BY "
     "t::text), %L)) FROM %I.%I t', 'ledger', n.nspname || '.' || c.relname, chr(10), '', n.nspname, c.relname) "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    f"WHERE c.relkind IN ('r', 'p') AND {_PG_NAMESPACES} AND (c.relname ILIKE '%migration%' OR c.relname IN "
+    f"WHERE c.relkind IN ('r', 'p') AND {_PG_NAMESPACES} AND (c.relname ILIKE '%migration%' OR lower(c.relname) IN "
     f"({_LEDGER_NAMES})) AND c.reltuples < {LEDGER_ROWS_MAX} \\gexec"
 )
 

@@ -254,6 +254,11 @@ class Docker:
             tags += [(tag, image["Id"]) for tag in image.get("RepoTags") or [] if tag.startswith(repository + ":")]
         return tags
 
+    def database_clients(self, app: str) -> List[str]:
+        """The app's database client containers (database/client.py) the engine still has."""
+        return [container["Id"] for container in self._containers(
+            [f"{labels.DATABASE}={app}"], True, "looking for left-over database clients")]
+
     def start_attached(self, body: Dict[str, Any], networks: Sequence[str], doing: str) -> Tuple[str, Hijacked]:
         """Creates a container, joins it to `networks`, attaches to its stdin and output, starts it.
         Whatever fails on the way, nothing is left behind."""

@@ -27,8 +27,9 @@ def ahead(ctx: Context, app: str) -> Optional[Run]:
 
 
 def ahead_message(app: str, run: Run) -> str:
-    return (f"Run {run.id} applied the migrations of an image that never went live: the schema of {app} is ahead "
-            f"of the running code. Undo them with 'dokku migrations:rollback {app}', or deploy a fixed image")
+    change = f" ({run.schema_change})" if run.schema_changed else ""
+    return (f"Run {run.id} applied the migrations of an image that never went live{change}: the schema of {app} is "
+            f"ahead of the running code. Undo them with 'dokku migrations:rollback {app}', or deploy a fixed image")
 
 
 def image_of(ctx: Context, app: str, run: Run) -> ImageInfo:

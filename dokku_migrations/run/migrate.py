@@ -279,12 +279,14 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     if plan.action != RUN:
         output.verbose(f"Action:   skip, {plan.reason}")
         return
-    spec, config_keys, piped, _, _ = prepare(ctx, request, image, plan.command, settings, 0)
+    spec, config_keys, piped, _, database = prepare(ctx, request, image, plan.command, settings, 0)
     output.verbose(f"Command:  {plan.command}")
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
     output.verbose(f"Grace:    {settings.grace}s between the stop signal and SIGKILL")
     output.verbose(f"Config:   {', '.join(config_keys) or '(none)'}")
+    output.verbose(f"Database: {database.shown} (observed before and after the run)" if isinstance(database, Target)
+                   else f"Database: not observed, {database.reason}")
     if piped:
         output.verbose(f"Piped:    {', '.join(piped)} (read by the docker client itself: "
                        "passed in --env-file from a pipe)")

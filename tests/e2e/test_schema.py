@@ -3,10 +3,13 @@ client container of the database's own image on the migration's network. What a 
 its record and in the deploy's output, and a run that changed nothing is never undone."""
 
 import json
+import os
+import signal
 
 from .apps import create_table
 from .conftest import service_of
 from .host import docker, http_get, psql
+from .test_faults import migration_containers, plugin_pid, wait_for
 from .test_try import app_declaring
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -217,3 +220,17 @@ def test_an_app_with_nothing_to_run_starts_no_database_client(host, images, app)
     assert result.code == 0, result.output
     assert "Database" not in result.stdout
     assert host.history(app)[0]["schema_note"] == ""
+
+
+def test_a_sigkilled_plugin_leaves_no_database_client_behind(host, images, app):
+    hanging = images.node_app("hang", "v2", {}, scripts={"start": "node server.js", "migrate": "sleep 60"})
+    deploy = host.spawn("git:from-image", app, hanging)
+    wait_for("the database client", lambda: database_clients(app))
+    wait_for("the migration container", lambda: migration_containers(app, running_only=True))
+
+    os.kill(plugin_pid(app), signal.SIGKILL)
+    deploy.communicate(timeout=60)
+
+    # nobody removes it: its stdin closes with the plugin's connection, it exits, Docker removes it
+    assert wait_for("the database client to go", lambda: database_clients(app) == "", timeout=30)
+    assert wait_for("the migration container to go", lambda: migration_containers(app) == [])

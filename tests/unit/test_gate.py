@@ -67,9 +67,9 @@ def test_the_report_says_whether_the_latest_image_was_migrated(status, shown):
 
 
 # --- ahead_of_code ----------------------------------------------------------------------------
-def run(run_id, image, status=SUCCEEDED, trigger="pre-release-builder", released=""):
+def run(run_id, image, status=SUCCEEDED, trigger="pre-release-builder", released="", changed=None):
     return Run(id=run_id, app="web", trigger=trigger, started_at=time.time(), status=status, image_id=image,
-               released_image_id=released)
+               released_image_id=released, schema_changed=changed)
 
 
 def test_a_migrated_image_that_never_went_live_puts_the_schema_ahead(gate):
@@ -108,3 +108,21 @@ def test_re_releasing_the_old_serving_image_leaves_it_ahead(gate):
     ahead_run = run(2, "sha256:new")
     runs = [run(3, "sha256:old"), ahead_run, run(1, "sha256:old")]
     assert ahead_of_code(gate, "web", runs, serving=["sha256:old"]) is ahead_run
+
+
+def test_a_run_seen_to_change_nothing_is_never_ahead(gate):
+    gate.mark_live("web", "sha256:old")
+    runs = [run(2, "sha256:code-only", changed=False), run(1, "sha256:old", changed=True)]
+    assert ahead_of_code(gate, "web", runs, serving=["sha256:old"]) is None
+
+
+def test_behind_a_code_only_run_the_run_that_changed_the_schema_is_still_ahead(gate):
+    gate.mark_live("web", "sha256:old")
+    migrated = run(2, "sha256:new", changed=True)
+    runs = [run(3, "sha256:fix", changed=False), migrated, run(1, "sha256:old", changed=True)]
+    assert ahead_of_code(gate, "web", runs, serving=["sha256:old"]) is migrated
+
+
+def test_a_run_that_was_not_observed_counts_as_ahead_as_before(gate):
+    unseen = run(2, "sha256:new", changed=None)
+    assert ahead_of_code(gate, "web", [unseen, run(1, "sha256:old")], serving=["sha256:old"]) is unseen
