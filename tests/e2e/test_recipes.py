@@ -58,6 +58,11 @@ def test_django_migrate_runs_from_the_command_in_app_json_on_deploy(host, recipe
     assert psql(service_of(app), "SELECT name FROM django_migrations WHERE app = 'notes'") == "0001_initial"
     assert psql(service_of(app), "SELECT count(*) > 0 FROM django_migrations WHERE app = 'auth'") == "t"
     assert psql(service_of(app), "SELECT count(*) FROM notes_note") == "0"
+    tables = psql(service_of(app), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+    applied = psql(service_of(app), "SELECT count(*) FROM django_migrations")
+    change = host.history(app)[0]["schema_change"]
+    assert change.startswith(f"+{tables} tables, ") and change.endswith(f"; {applied} migrations recorded"), change
+    assert f"       Database changed: {change}\n" in result.stdout
 
 
 def test_rails_db_migrate_runs_from_the_command_in_app_json_on_deploy(host, recipes, app):
@@ -69,6 +74,9 @@ def test_rails_db_migrate_runs_from_the_command_in_app_json_on_deploy(host, reci
     assert psql(service_of(app), "SELECT version FROM schema_migrations") == "20240101000000"
     assert psql(service_of(app), "SELECT value FROM ar_internal_metadata WHERE key = 'environment'") == "production"
     assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
+    # widgets, and Rails' own schema_migrations (its ledger) and ar_internal_metadata
+    assert host.history(app)[0]["schema_change"].startswith("+3 tables, ")
+    assert host.history(app)[0]["schema_change"].endswith("; 1 migration recorded")
 
 
 def test_a_composer_migrate_script_runs_through_composer_on_deploy(host, recipes, app):
