@@ -1,4 +1,5 @@
-"""Entry point of every shim: `python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...`.
+"""Entry point of every shim: `python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...`;
+and of the `dokku-migrations try IMAGE ...` console script that `pip install .` or `pipx install` make.
 
 Maps every failure to one Dokku-style ` !     ` line and an exit code; a traceback is shown
 only with DOKKU_TRACE set. Heavy imports happen after dispatch, so `install` (system Python,
@@ -13,10 +14,21 @@ import sys
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.docker import headstart
 
+MODULE = "python3 -m dokku_migrations"
+CONSOLE = "dokku-migrations"  # the console script: `try` only, on a laptop or in CI
+CONSOLE_USAGE = (f"usage: {CONSOLE} try IMAGE [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]] "
+                 f"[--database-image IMAGE] [--timeout SECONDS]\n(see '{CONSOLE} try --help'; on a Dokku host the "
+                 "plugin runs through Dokku: 'dokku migrations:help')")
 
-def dispatch(argv: list[str]) -> None:
+
+def dispatch(argv: list[str], prog: str = MODULE) -> None:
+    if prog == CONSOLE and argv in (["-h"], ["--help"]):
+        print(CONSOLE_USAGE)
+        return
+    if prog == CONSOLE and (not argv or argv[0] != "try"):
+        raise UserError(CONSOLE_USAGE.replace("\n", " "), 2)
     if not argv:
-        raise UserError("Usage: python3 -m dokku_migrations (trigger NAME|command|install|try) ARGS...")
+        raise UserError(f"Usage: {MODULE} (trigger NAME|command|install|try) ARGS...")
     kind, rest = argv[0], argv[1:]
     if kind == "install":
         from dokku_migrations.setup.install import install
@@ -26,7 +38,7 @@ def dispatch(argv: list[str]) -> None:
     interrupts.install()
     if kind == "try":
         from dokku_migrations.tryout.main import main as try_main
-        try_main(rest, os.environ)
+        try_main(rest, os.environ, f"{prog} try")
         return
     if kind not in ("trigger", "command") or not rest:
         raise UserError(f"Unknown entry point '{kind}'")
@@ -48,10 +60,10 @@ def dispatch(argv: list[str]) -> None:
         ctx.close()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = MODULE) -> int:
     try:
         headstart.begin(argv, os.environ)  # before anything else is loaded: see headstart.py
-        dispatch(argv)
+        dispatch(argv, prog)
     except UserError as error:
         warn(error.message)
         return error.exit_code
@@ -92,9 +104,18 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def run(argv: list[str], prog: str = MODULE) -> None:
     try:
-        status = main(sys.argv[1:])
+        status = main(argv, prog)
     except (Interrupted, KeyboardInterrupt):  # a first signal while main was reporting an error or cleaning up
         status = 130
     exit_now(status)
+
+
+def console() -> None:
+    """The `dokku-migrations` console script (pyproject.toml `[project.scripts]`)."""
+    run(sys.argv[1:], CONSOLE)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])

@@ -1,5 +1,5 @@
-"""`python3 -m dokku_migrations try IMAGE ...`: an image's migrations against a throwaway database of
-the type the project uses, without Dokku, exactly as a deploy would run them.
+"""`dokku-migrations try IMAGE ...` (or `python3 -m dokku_migrations try ...`): an image's migrations
+against a throwaway database of the type the project uses, without Dokku, exactly as a deploy would run them.
 
     try <image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]]
                 [--database-image IMAGE | --postgres-image IMAGE] [--timeout SECONDS]
@@ -51,8 +51,9 @@ ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 PASS_COMMAND = "pass the command with --command 'CMD'"  # what a broken manifest offers besides fixing it
-USAGE = ("python3 -m dokku_migrations try <image> [--env KEY=VALUE ...] [--command CMD] "
-         "[--database TYPE[:VERSION]] [--database-image IMAGE] [--timeout SECONDS]")
+PROG = "python3 -m dokku_migrations try"  # as the console script calls it: `dokku-migrations try`
+ARGUMENTS = ("<image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]] [--database-image IMAGE] "
+             "[--timeout SECONDS]")
 
 
 # --- databases (pure) ------------------------------------------------------------------------------
@@ -184,11 +185,11 @@ class Parser(argparse.ArgumentParser):
     """argparse that fails with one UserError line instead of printing usage and exiting 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise UserError(f"{message[0].upper()}{message[1:]}; usage: {USAGE}")
+        raise UserError(f"{message[0].upper()}{message[1:]}; usage: {self.usage}")
 
 
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = Parser(prog="python3 -m dokku_migrations try", usage=USAGE,
+def parse_args(argv: Sequence[str], prog: str = PROG) -> argparse.Namespace:
+    parser = Parser(prog=prog, usage=f"{prog} {ARGUMENTS}",
                     description="Run an image's database migrations against a throwaway database of the type "
                                 "the project uses, as a Dokku deploy would, and remove everything afterwards.")
     parser.add_argument("image", help="the application image (it must exist locally)")
@@ -413,8 +414,8 @@ def find_command(files: ImageFiles, command: Optional[str]) -> Tuple[str, str]:
     return plan.command, plan.source
 
 
-def main(argv: Sequence[str], env: Mapping[str, str]) -> None:
-    options = parse_args(argv)
+def main(argv: Sequence[str], env: Mapping[str, str], prog: str = PROG) -> None:
+    options = parse_args(argv, prog)
     ready_wait(env)
     docker = Docker(env.get("DOCKER_BIN", "docker"), env)
     try:
