@@ -7,6 +7,8 @@ the renames never talk to Docker, so they never load docker.py or build a client
 from functools import cached_property
 from typing import TYPE_CHECKING, Dict, Mapping
 
+from dokku_migrations.common.paths import SETTINGS_DIR
+from dokku_migrations.common.state import STATE_DIR
 from dokku_migrations.dokku.host import Dokku
 
 if TYPE_CHECKING:
@@ -20,7 +22,7 @@ class Context:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env: Dict[str, str] = dict(env)
         self.dokku = Dokku.from_environ(env)
-        self._data = self.dokku.lib_root / "data" / "migrations"
+        self._data = self.dokku.lib_root / STATE_DIR
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> "Context":
@@ -34,7 +36,7 @@ class Context:
     @cached_property
     def settings(self) -> "SettingsStore":
         from dokku_migrations.run.settings import SettingsStore
-        return SettingsStore(self.dokku.lib_root / "config" / "migrations")
+        return SettingsStore(self.dokku.lib_root / SETTINGS_DIR)
 
     @cached_property
     def history(self) -> "History":

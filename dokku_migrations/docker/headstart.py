@@ -6,8 +6,9 @@ every file, ~35 ms) and to Python loading the plugin (about as long). Started fi
 socket and json loaded, the one happens while the other does.
 
 It guesses what detection will ask for: an app (or global) without a `command` or `detect` setting,
-migrations enabled, reads the default rules' files in the image's working directory, then /app
-(manifest.DEFAULT_RULES and wanted_paths; tests/unit/test_headstart.py holds this copy to them).
+migrations enabled, reads the default rules' files in the image's working directory, then /app, in the
+order detection reads them (common/rules.py holds the rules for both; tests/unit/test_headstart.py holds
+the order to manifest.wanted_paths).
 What it started is used only when detection asks for exactly these files of exactly this image
 (docker.Docker.read_file), and discarded otherwise, so a wrong guess costs time, never a wrong
 answer. It never raises: on any doubt or failure there is simply no head start.
@@ -18,6 +19,8 @@ from __future__ import annotations
 import os
 import posixpath
 
+from dokku_migrations.common.paths import LEGACY_HOOK, SETTINGS_DIR
+from dokku_migrations.common.rules import DEFAULT_RULES, DEFAULT_WORKDIR, valid_app_name
 from dokku_migrations.docker.engine import Engine, path_of
 from dokku_migrations.docker.probe import Probe
 
@@ -25,12 +28,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping, Sequence
 
-DEFAULT_FILES = ("app.json", "package.json", "composer.json")
-DEFAULT_WORKDIR = "/app"
-SETTINGS = ("config", "migrations")  # under DOKKU_LIB_ROOT, one file per key (settings.SettingsStore)
-APP_NAME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-APP_NAME_REST = APP_NAME_FIRST | frozenset("._-")
-LEGACY_HOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "pre-deploy")
+# The default rules' files, in rule order, as manifest.parse_rule reads a rule's file.
+DEFAULT_FILES = tuple(dict.fromkeys(rule.partition("=>")[0].split(":", 1)[0] for rule in DEFAULT_RULES))
 
 started: dict[tuple[str, tuple[str, ...], str], Probe] = {}
 
@@ -43,7 +42,7 @@ def begin(argv: Sequence[str], env: Mapping[str, str]) -> None:
     if not valid_app_name(app) or not lib_root or os.path.exists(LEGACY_HOOK):
         return
     try:
-        if not detects_by_default(os.path.join(lib_root, *SETTINGS), app):
+        if not detects_by_default(os.path.join(lib_root, SETTINGS_DIR), app):
             return
         engine = Engine(env)
         data = engine.json("GET", f"/images/{path_of(image)}/json", f"inspecting image {image}")
@@ -67,11 +66,6 @@ def discard() -> None:
             probe.discard()
         except Exception:
             pass
-
-
-def valid_app_name(app: str) -> bool:
-    """Dokku's app name rule (dokku.APP_NAME), without loading `re` for it."""
-    return bool(app) and app[0] in APP_NAME_FIRST and all(char in APP_NAME_REST for char in app)
 
 
 def detects_by_default(settings: str, app: str) -> bool:

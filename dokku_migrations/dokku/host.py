@@ -6,7 +6,6 @@ DOKKU_LIB_ROOT, ...), never hard-coded, so the plugin works on any Dokku layout.
 
 import json
 import os
-import re
 import shlex
 import subprocess
 from contextlib import contextmanager
@@ -16,14 +15,11 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Seque
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.lock import deploy_lock
+from dokku_migrations.common.rules import valid_app_name
 from dokku_migrations.dokku.versions import deploy_lock_in_data_dir, dokku_version
 
 if TYPE_CHECKING:
     from dokku_migrations.run.releasetasks import Task
-
-# Dokku's VerifyAppName (plugins/common/common.go) accepts an existing app under the current rule
-# `^[a-z0-9][a-z0-9.-]*$` or the legacy one that also allowed `_`; neither limits the length.
-APP_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 # Flags app-json drops from the deploy args before it runs a task container: a one-off
 # container must not publish ports, restart, or be squeezed by the web process's limits.
@@ -38,7 +34,7 @@ APP_DOES_NOT_EXIST = 20
 
 def check_app_name(app: str) -> str:
     """Refuses anything Dokku would not accept as an app name, before it reaches a path or argv."""
-    if not APP_NAME.fullmatch(app or ""):
+    if not valid_app_name(app or ""):
         shown = app.encode("unicode_escape").decode("ascii") if app else ""
         raise UserError(f"Invalid app name '{shown}': Dokku app names are lowercase letters, digits, '-', '.' "
                         "(and '_' in older apps); check 'dokku apps:list'")

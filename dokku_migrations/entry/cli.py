@@ -1,6 +1,7 @@
 """Parsing of `dokku migrations:*` argv into plain requests: pure, one error line on bad input; and
 the help, read from help.txt."""
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -8,12 +9,13 @@ from typing import Dict, List, Optional, Sequence
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.paths import PLUGIN_DIR
 
-HELP = PLUGIN_DIR / "help.txt"
+HELP = os.path.join(PLUGIN_DIR, "help.txt")
 
 
 def help_text() -> str:
     """`migrations:help`: help.txt, the one copy of the text (the `commands` shim prints it without Python)."""
-    return HELP.read_text(encoding="utf-8").rstrip("\n")
+    with open(HELP, encoding="utf-8") as file:
+        return file.read().rstrip("\n")
 
 
 # What `dokku help` lists for the plugin: help.txt's third line, as the shim reads it.

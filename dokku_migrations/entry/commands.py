@@ -6,7 +6,8 @@ from typing import Dict, List, Mapping, Sequence
 
 from dokku_migrations.common import output
 from dokku_migrations.common.errors import UserError
-from dokku_migrations.dokku.host import APP_NAME, check_app_name
+from dokku_migrations.common.rules import valid_app_name
+from dokku_migrations.dokku.host import check_app_name
 from dokku_migrations.entry.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
 from dokku_migrations.gate.history import Run, iso
 from dokku_migrations.gate.policy import migrated_value
@@ -136,7 +137,7 @@ def list_apps(ctx: Context) -> List[str]:
     root = ctx.dokku.root
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and APP_NAME.fullmatch(p.name))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and valid_app_name(p.name))
 
 
 def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:

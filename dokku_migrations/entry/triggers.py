@@ -6,6 +6,7 @@ only the standard library and the plugin's own stdlib-only modules: they must ke
 stay fast) even when the plugin's environment is broken.
 """
 
+import os
 from typing import Mapping, Sequence
 
 from dokku_migrations.common import output
@@ -153,7 +154,7 @@ def uninstall(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None
     the `migrations-failed` image tags, and its lock files. Nothing guards restarts afterwards, so
     an app whose latest image is not known to be migrated is named first.
     """
-    if expect(args, 1, "PLUGIN")[0] != PLUGIN_DIR.name:
+    if expect(args, 1, "PLUGIN")[0] != os.path.basename(PLUGIN_DIR):
         return
     from dokku_migrations.setup.uninstall import remove_everything
     remove_everything(ctx)

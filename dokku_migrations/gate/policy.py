@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Set
 
 from dokku_migrations.common.files import write_atomic
+from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
 from dokku_migrations.gate import history as records
 from dokku_migrations.gate.history import Run
 
@@ -41,7 +42,6 @@ UNKNOWN = "unknown"  # went live without the plugin ever running for it
 STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
 FAILED_TAG = "migrations-failed"
-RELEASE_STARTED = ".release-started"  # written by bin/run, removed once the image has its record
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 DISMISS = b"d"
 BACKSTOP_MARGIN = 30
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 class Watchdog:
@@ -50,6 +49,8 @@ class Watchdog:
 
 def spawn(app: str, run_id: int, cid: str, timeout: int, grace: int, env: Mapping[str, str]) -> Watchdog:
     import subprocess
+
+    from dokku_migrations.common.paths import PLUGIN_DIR
     read_end, write_end = os.pipe()
     try:
         subprocess.Popen(

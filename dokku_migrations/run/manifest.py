@@ -18,17 +18,11 @@ from functools import cache
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from dokku_migrations.common.errors import UserError
+from dokku_migrations.common.rules import DEFAULT_RULES as DEFAULT_RULES  # with the head start's, in rules.py
+from dokku_migrations.common.rules import DEFAULT_WORKDIR
 
-# app.json first: it names this plugin's command explicitly, so it beats a tool's conventional script.
-# Composer kills scripts after its own process-timeout (300 s by default): the plugin's `timeout` rules.
-DEFAULT_RULES = (
-    "app.json:$.migrations.command",
-    "package.json:$.scripts.migrate=>npm run migrate",
-    "composer.json:$.scripts.migrate=>composer run-script --timeout=0 migrate",
-)
 # Where a project declares how to undo its last migrations, for `migrations:rollback`.
 ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
-DEFAULT_WORKDIR = "/app"
 MAX_NESTING = 200
 # Read by `try` only: a deploy migrates whatever database the app is linked to.
 APP_JSON = "app.json"

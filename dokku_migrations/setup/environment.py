@@ -21,10 +21,10 @@ from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.output import verbose
 from dokku_migrations.common.paths import PLUGIN_DIR
 
-VENV = PLUGIN_DIR / ".venv"
-STAGING = PLUGIN_DIR / ".venv.new"
+VENV = Path(PLUGIN_DIR) / ".venv"
+STAGING = Path(PLUGIN_DIR) / ".venv.new"
 STAMP = ".requirements-stamp"
-REQUIREMENTS = PLUGIN_DIR / "requirements.txt"
+REQUIREMENTS = Path(PLUGIN_DIR) / "requirements.txt"
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 # renameat2 refused by the kernel (< 3.15), the filesystem, or across an overlayfs layer

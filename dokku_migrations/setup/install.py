@@ -19,7 +19,8 @@ from typing import Mapping
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.output import info1
-from dokku_migrations.common.paths import LEGACY_HOOK, LEGACY_TARGET, PLUGIN_DIR
+from dokku_migrations.common.paths import LEGACY_HOOK, LEGACY_TARGET, PLUGIN_DIR, SETTINGS_DIR
+from dokku_migrations.common.state import STATE_DIR
 from dokku_migrations.dokku.versions import dokku_version, shown, unsupported, wants_legacy_hook
 from dokku_migrations.setup import environment
 
@@ -36,11 +37,11 @@ def refuse_unsupported_dokku(lib_root: Path) -> None:
 def choose_deploy_hook(lib_root: Path) -> str:
     version = dokku_version(lib_root)
     if wants_legacy_hook(version):
-        if not LEGACY_HOOK.is_symlink():
-            LEGACY_HOOK.unlink(missing_ok=True)
-            LEGACY_HOOK.symlink_to(LEGACY_TARGET)
+        if not Path(LEGACY_HOOK).is_symlink():
+            Path(LEGACY_HOOK).unlink(missing_ok=True)
+            Path(LEGACY_HOOK).symlink_to(LEGACY_TARGET)
         return f"Dokku {shown(version)}: migrations run from the pre-deploy trigger"
-    LEGACY_HOOK.unlink(missing_ok=True)
+    Path(LEGACY_HOOK).unlink(missing_ok=True)
     return f"Dokku {shown(version)}: migrations run from the pre-release-builder trigger"
 
 
@@ -48,7 +49,7 @@ def state_dirs(lib_root: Path, env: Mapping[str, str]) -> None:
     """config/ and data/ for the plugin, owned by the dokku user, closed to everyone else."""
     user = env.get("DOKKU_SYSTEM_USER", "dokku")
     group = env.get("DOKKU_SYSTEM_GROUP", "dokku")
-    for directory in (lib_root / "config" / "migrations", lib_root / "data" / "migrations"):
+    for directory in (lib_root / SETTINGS_DIR, lib_root / STATE_DIR):
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
         if os.geteuid() == 0:
@@ -76,4 +77,4 @@ def compile_package() -> None:
     """Byte-compiles the plugin as root: the dokku user cannot write __pycache__ here, and would
     otherwise recompile every module on every deploy."""
     environment.run([str(environment.VENV / "bin" / "python"), "-m", "compileall", "-q",
-                     str(PLUGIN_DIR / "dokku_migrations")])
+                     os.path.join(PLUGIN_DIR, "dokku_migrations")])

@@ -11,8 +11,8 @@ from typing import List, Set
 
 from dokku_migrations.common import output
 from dokku_migrations.common.errors import UserError
+from dokku_migrations.common.rules import valid_app_name
 from dokku_migrations.context import Context
-from dokku_migrations.dokku.host import APP_NAME
 from dokku_migrations.gate import policy as gates
 
 
@@ -20,7 +20,7 @@ def known_apps(ctx: Context) -> List[str]:
     apps: Set[str] = set()
     for root in (ctx.history.root, ctx.settings.root):
         if root.is_dir():
-            apps.update(p.name for p in root.iterdir() if p.is_dir() and APP_NAME.fullmatch(p.name))
+            apps.update(p.name for p in root.iterdir() if p.is_dir() and valid_app_name(p.name))
     return sorted(apps)
 
 

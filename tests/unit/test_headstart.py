@@ -1,4 +1,5 @@
-"""The head start's copies of what detection and the settings decide, held to the real thing."""
+"""The head start guesses what detection will read, from the same rules (common/rules.py): held here to
+what detection and the settings really decide, and to what it may load."""
 
 import subprocess
 import sys
@@ -6,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dokku_migrations.common.paths import LEGACY_HOOK
+from dokku_migrations.common.rules import DEFAULT_RULES
 from dokku_migrations.docker import headstart
-from dokku_migrations.dokku.host import APP_NAME
-from dokku_migrations.run.manifest import DEFAULT_RULES, parse_rule, wanted_paths
+from dokku_migrations.run.manifest import parse_rule, wanted_paths
 from dokku_migrations.run.plan import decide
 from dokku_migrations.run.settings import GLOBAL, SettingsStore
 
@@ -20,16 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_default_paths_are_those_detection_reads(workdir):
     rules = [parse_rule(text) for text in DEFAULT_RULES]
     assert headstart.default_paths(workdir) == wanted_paths(rules, workdir)
-
-
-@pytest.mark.parametrize("name", ["shop", "shop-2", "a.b_c", "0app", "Shop", "-shop", ".shop", "_x", "", "a/b",
-                                  "a b", "..", "x\n", "é"])
-def test_app_names_are_checked_as_dokku_checks_them(name):
-    assert headstart.valid_app_name(name) == bool(APP_NAME.fullmatch(name))
-
-
-def test_the_legacy_hook_is_the_one_install_links():
-    assert str(LEGACY_HOOK) == headstart.LEGACY_HOOK
 
 
 SETTINGS = [{}, {"command": "true"}, {"detect": "app.json:$.x"}, {"enabled": "false"}, {"enabled": "true"},
@@ -55,6 +45,6 @@ def test_starting_it_loads_neither_typing_nor_the_rest_of_the_plugin():
     code = ("import sys; import dokku_migrations.__main__; "
             "print(sorted(m for m in sys.modules if m == 'typing' or m.startswith('dokku_migrations.')))")
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    loaded = ("__main__", "common", "common.errors", "docker", "docker.engine", "docker.headstart", "docker.labels",
-              "docker.probe")
+    loaded = ("__main__", "common", "common.errors", "common.paths", "common.rules", "docker", "docker.engine",
+              "docker.headstart", "docker.labels", "docker.probe")
     assert result.stdout.strip() == str(sorted(f"dokku_migrations.{name}" for name in loaded))
