@@ -180,7 +180,7 @@ def test_a_release_that_dies_before_recording_its_image_never_goes_live_later(ho
     before the image has any record, and its absence must not read as "predates the plugin"."""
     app = bare_app
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
-    module = host.plugin_dir / "dokku_migrations" / "migrate.py"
+    module = host.plugin_dir / "dokku_migrations" / "run" / "migrate.py"
     whole = module.read_bytes()
     module.write_text("raise ImportError('half-updated plugin')\n")
     try:
