@@ -51,7 +51,7 @@ ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 PASS_COMMAND = "pass the command with --command 'CMD'"  # what a broken manifest offers besides fixing it
-PROG = "python3 -m dokku_migrations try"  # as the console script calls it: `dokku-migrations try`
+PROG = "python3 -m dokku_migrations try"  # the console script passes its own: "dokku-migrations try"
 ARGUMENTS = ("<image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]] [--database-image IMAGE] "
              "[--timeout SECONDS]")
 
