@@ -57,8 +57,9 @@ class IndentedStream:
             except OSError as error:
                 self.log_error, self._log = error, None
         if self._terminal is not None:
-            try:
+            try:  # flushed at once: a pipe (Dokku's build capture, ssh) would hold 8 KB, or the whole run
                 self._terminal.write(indent_chunk(chunk, self._at_line_start))
+                self._terminal.flush()
             except OSError:
                 self._terminal = None
         if chunk:

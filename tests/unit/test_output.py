@@ -144,3 +144,16 @@ def test_warn_goes_to_stderr_with_dokkus_failure_mark(capsys):
     warn("Migrations failed")
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", " !     Migrations failed\n")
+
+
+def test_each_chunk_reaches_a_piped_terminal_at_once():
+    """A pipe (Dokku's build capture, ssh) is block-buffered: without a flush the person at `git push`
+    would read the migration's output, and the line saying it is quiet, only at its end."""
+    import os
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    with open(write_end, "wb") as terminal:
+        stream = IndentedStream(terminal)
+        stream.write(b"Building index\n")
+        assert os.read(read_end, 100) == INDENT + b"Building index\n"
+    os.close(read_end)
