@@ -29,6 +29,15 @@ _PG_NAMESPACES = ("n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.n
 _NOT_EXTENSION = ("NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '{catalog}'::regclass AND d.objid = {oid} "
                   "AND d.deptype = 'e')")
 
+
+def _node(column: str) -> str:
+    """An expression (a default, an index's expressions or predicate) as its stored tree, without the
+    positions of the statement that wrote it. pg_get_expr and pg_get_indexdef would read it back as SQL,
+    but they open the table, so a session holding a lock on it (the very one a migration waits
+    behind) would hold the fingerprint up too; the stored tree needs no lock."""
+    return f"md5(regexp_replace(coalesce({column}::text, ''), ' :location -?[0-9]+', '', 'g'))"
+
+
 POSTGRES_SQL = " UNION ALL ".join((
     "SELECT 'table', n.nspname || '.' || c.relname, c.relkind::text FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -36,13 +45,16 @@ POSTGRES_SQL = " UNION ALL ".join((
     f"AND {_NOT_EXTENSION.format(catalog='pg_class', oid='c.oid')}",
     "SELECT 'column', n.nspname || '.' || c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod) "
     "|| CASE WHEN a.attnotnull THEN ' not null' ELSE '' END "
-    "|| coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '') FROM pg_attribute a "
+    f"|| coalesce(' default ' || {_node('ad.adbin')}, '') FROM pg_attribute a "
     "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum "
     f"WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {_PG_NAMESPACES} "
     f"AND {_NOT_EXTENSION.format(catalog='pg_class', oid='c.oid')}",
-    "SELECT 'index', n.nspname || '.' || ci.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-    "JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ci.relnamespace "
+    "SELECT 'index', n.nspname || '.' || ci.relname, concat_ws(' ', i.indrelid::regclass, am.amname, i.indisunique, "
+    "i.indnkeyatts, i.indkey, i.indclass, i.indoption, i.indcollation, "
+    f"{_node('i.indexprs')}, {_node('i.indpred')}) FROM pg_index i "
+    "JOIN pg_class ci ON ci.oid = i.indexrelid JOIN pg_am am ON am.oid = ci.relam "
+    "JOIN pg_namespace n ON n.oid = ci.relnamespace "
     f"WHERE {_PG_NAMESPACES} AND {_NOT_EXTENSION.format(catalog='pg_class', oid='i.indrelid')}",
     "SELECT 'constraint', n.nspname || '.' || cl.relname || '.' || co.conname, pg_get_constraintdef(co.oid) "
     "FROM pg_constraint co JOIN pg_class cl ON cl.oid = co.conrelid JOIN pg_namespace n ON n.oid = cl.relnamespace "
