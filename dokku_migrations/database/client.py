@@ -47,44 +47,86 @@ class Unobservable(Exception):
     """Why the database cannot be seen: said once, and the run goes on."""
 
 
+class _Waited(Exception):
+    """A poll's time is up: not a failure, the answer may still come."""
+
+
 class Session:
-    """One client container, opened for a run, answering requests until closed."""
+    """One client container, opened for a run, answering requests until closed.
+
+    Requests may be sent without waiting for their answer (what the migration is doing is asked
+    while its output streams, and must never hold that up): the client answers them in order, so
+    the answer to the latest one is whatever follows the last end marker still owed."""
 
     def __init__(self, docker: Docker, cid: str, attach: Hijacked, marker: str) -> None:
         self.docker = docker
         self.cid = cid
         self._attach = attach
-        self._marker = marker.encode()
-        self._frames = attach.frames(SLICE, self._between)
-        self._deadline = 0.0
-        self._check: Callable[[], None] = lambda: None
+        self._end = b"@@" + marker.encode() + b" "
+        self._received = bytearray()
+        self._unanswered = 0
         self.closed = False
 
-    def _between(self) -> None:
-        self._check()
-        if time.monotonic() >= self._deadline:
-            raise Unobservable("the database did not answer in time")
+    @property
+    def busy(self) -> bool:
+        """A request sent is still unanswered."""
+        return self._unanswered > 0
 
     def ask(self, sql: str, seconds: float, check: Callable[[], None]) -> Tuple[int, str]:
         """Sends one line of SQL; returns the client's exit code and output. `check` runs between
         waits (interrupts); past `seconds`, Unobservable."""
+        self.send(sql)
+        answer = self.poll(seconds, check)
+        if answer is None:
+            raise Unobservable("the database did not answer in time")
+        return answer
+
+    def send(self, sql: str) -> None:
+        """Sends one line of SQL and returns at once."""
         if self.closed:
             raise Unobservable("the database client is gone")
-        self._deadline, self._check = time.monotonic() + seconds, check
         try:
             self._attach.sock.sendall(sql.replace("\n", " ").encode("utf-8") + b"\n")
         except OSError as error:
             raise Unobservable(f"the database client went away ({error.strerror or error})")
-        received = bytearray()
-        end = b"@@" + self._marker + b" "
-        for _, payload in self._frames:
-            received += payload
-            at = received.rfind(end)
-            if at >= 0 and received.endswith(b"\n"):
-                code = received[at + len(end):].strip()
-                text = received[:at].decode("utf-8", "replace")
-                return (int(code) if code.isdigit() else 1), text
+        self._unanswered += 1
+
+    def poll(self, seconds: float, check: Callable[[], None]) -> Optional[Tuple[int, str]]:
+        """The answer to the latest request, once every request sent is answered (earlier answers
+        are read and dropped); None when `seconds` pass first."""
+        answer = self._answer()
+        if answer is not None or not self._unanswered:
+            return answer
+        end = time.monotonic() + seconds
+
+        def between() -> None:
+            check()
+            if time.monotonic() >= end:
+                raise _Waited()
+
+        try:
+            for _, payload in self._attach.frames(min(SLICE, max(seconds, 0.005)), between):
+                self._received += payload
+                answer = self._answer()
+                if answer is not None:
+                    return answer
+        except _Waited:
+            return None
         raise Unobservable("the database client exited")
+
+    def _answer(self) -> Optional[Tuple[int, str]]:
+        while self._unanswered:
+            at = self._received.find(self._end)
+            line_end = self._received.find(b"\n", at) if at >= 0 else -1
+            if line_end < 0:
+                return None
+            code = bytes(self._received[at + len(self._end):line_end]).strip()
+            text = self._received[:at].decode("utf-8", "replace")
+            del self._received[:line_end + 1]
+            self._unanswered -= 1
+            if not self._unanswered:
+                return (int(code) if code.isdigit() else 1), text
+        return None
 
     def close(self) -> None:
         if self.closed:
