@@ -1,4 +1,5 @@
-"""What a run did to the database: a fingerprint before the migration starts and after it ends.
+"""What a run did to the database: a fingerprint before the migration starts and after it ends, and,
+while it runs, what its connections are doing (asked without waiting, through the same client).
 
 Observation never decides a deploy: no URL, an unknown scheme, no client image, a database that
 does not answer — the run goes on exactly as without it, and the person at `git push` reads once
@@ -6,15 +7,17 @@ what could not be seen. Only an interrupt passes through (the run must stop at o
 """
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from dokku_migrations.common.errors import Interrupted, UserError
+from dokku_migrations.database import activity
 from dokku_migrations.database import schema as schemas
 from dokku_migrations.database.client import Session, Unobservable, client_image, networking, open_session, reap
 from dokku_migrations.database.url import MYSQL, Target, Unsupported
 from dokku_migrations.docker.client import Docker
 
 ASK_SECONDS = 20.0  # a catalog read answers in milliseconds; a database that takes this long is not seen
+POLL_SECONDS = 0.01  # how long a look for the answer about activity may take: the migration's output waits meanwhile
 
 
 @dataclass
@@ -42,12 +45,19 @@ class Observer:
         self.source = ""
         self._before: Optional[schemas.Schema] = None
         self.result = Observation(note=target.reason if isinstance(target, Unsupported) else "")
+        self._migration = ""
+        self._addresses: List[str] = []  # the migration container's, then the client's own
+        self._own: List[str] = []
+        self._wanted = 0  # questions about activity asked for, and the one the answer in flight is for
+        self._asked = 0
+        self._unwatched: Optional[str] = None  # why activity cannot be asked: said once, then ""
 
     def before(self, migration_cid: str) -> None:
         """The fingerprint before anything ran; on any failure, the note says why and nothing else happens."""
         if not isinstance(self.target, Target):
             return
         target = self.target
+        self._migration = migration_cid
         try:
             reap(self.docker, self.app)
             migration: Dict[str, Any] = self.docker.container(migration_cid) or {}
@@ -94,6 +104,61 @@ class Observer:
                                f"its client exited with {code}")
         return text
 
+    def ask_activity(self) -> None:
+        """Asks what the migration's connections are doing, and returns at once (see `activity`)."""
+        self._wanted += 1
+        if self._unwatched is not None:
+            return
+        if self.session is None or self.session.closed or not isinstance(self.target, Target):
+            self._unwatched = ""  # the database is not observed: the run's end says why, once
+            return
+        if self.session.busy:
+            return  # the answer to an earlier question comes first; this one is sent once it is in
+        try:
+            if not self._addresses:
+                self._addresses = activity.addresses(self.docker.container(self._migration) or {})
+                self._own = activity.addresses(self.docker.container(self.session.cid) or {})
+            if not self._addresses:
+                self._stop_watching("the migration container has no address of its own (it uses the host's or "
+                                    "another container's networking), so its connections are not told apart")
+                return
+            self.session.send(activity.request(self.target.kind, self._addresses))
+            self._asked = self._wanted
+        except (Unobservable, UserError) as error:
+            self._stop_watching(f"could not ask the database what the migration is doing: {_why(error)}")
+
+    def activity(self) -> Optional[str]:
+        """The answer to the latest question: what the migration's connections are doing, or why that
+        cannot be told ("" once said); None while it is not in. Looks for no longer than POLL_SECONDS."""
+        if self._unwatched is not None:
+            said, self._unwatched = self._unwatched, ""
+            return said
+        assert self.session is not None and isinstance(self.target, Target)
+        kind = self.target.kind
+        try:
+            answer = self.session.poll(POLL_SECONDS, lambda: None)
+            if answer is None or self._asked < self._wanted:  # none yet, or the answer to an older question
+                if not self.session.busy:
+                    self.session.send(activity.request(kind, self._addresses))
+                    self._asked = self._wanted
+                return None
+        except Unobservable as error:
+            return self._stop_watching(f"could not ask the database what the migration is doing: {error}")
+        code, text = answer
+        if code != 0:
+            return self._stop_watching("the database did not say what the migration is doing"
+                                       + (f": {last_line(text)}" if text.strip() else ""))
+        found = activity.parse(text, kind)
+        if not activity.sees_own_address(found, self._own, kind):
+            return self._stop_watching("the migration's connections are not told apart from others': the database "
+                                       "does not see containers at their own addresses (NAT or a proxy between them)")
+        return activity.describe(found, kind)
+
+    def _stop_watching(self, why: str) -> str:
+        """No more questions about activity; `why` is said once, by the next `activity()`."""
+        self._unwatched = why
+        return self.activity() or ""
+
     def _give_up(self, why: str) -> None:
         self.close()
         self._before = None
@@ -103,6 +168,10 @@ class Observer:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+
+
+def _why(error: Exception) -> str:
+    return str(error.message if isinstance(error, UserError) else error)
 
 
 def last_line(text: str) -> str:

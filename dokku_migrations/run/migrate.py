@@ -37,6 +37,7 @@ from dokku_migrations.run.plan import (
     source_type,
     unsafe_config_keys,
 )
+from dokku_migrations.run.quiet import Quiet
 from dokku_migrations.run.releasetasks import Task, migration_commands, running_the_same, twice_warning
 from dokku_migrations.run.releasetasks import shown as shown_tasks
 from dokku_migrations.run.runner import Spec, run_container
@@ -224,7 +225,8 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
         result = run_container(
             ctx.docker, prepared.spec, stream, settings.timeout, settings.grace, image.stop_signal,
             on_created=created,
-            watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ))
+            watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ),
+            quiet=Quiet(settings.quiet_after, observer))
         observed(run, observer.after())
     finally:
         observer.close()

@@ -1,5 +1,6 @@
 """Runs one migration container: create, watchdog, networks, attach, start, stream, wait for the
-real exit, stop gracefully on timeout or interrupt, always remove.
+real exit, stop gracefully on timeout or interrupt, always remove; while it runs silent, say what
+it is doing (run/quiet.py) between slices of the stream.
 
 The exit code comes only from the engine's `wait`, never from a client's view: an output stream
 that ends early (a dropped connection) is re-attached, and the run goes on until the container has
@@ -48,13 +49,21 @@ class Watcher(Protocol):
     def dismiss(self) -> None: ...
 
 
+class Listener(Protocol):
+    """What the runner needs of run/quiet.py's Quiet: told of output, asked between slices."""
+
+    def spoke(self) -> None: ...
+
+    def tick(self, elapsed: float, left: Optional[float]) -> Optional[str]: ...
+
+
 class _Deadline(Exception):
     pass
 
 
 def run_container(docker: Docker, spec: Spec, stream: output.IndentedStream, timeout: int, grace: int,
                   stop_signal: str, on_created: Callable[[str], None],
-                  watch: Callable[[str], Watcher]) -> Result:
+                  watch: Callable[[str], Watcher], quiet: Optional[Listener] = None) -> Result:
     """Whatever happens (failure, timeout, a signal), the container is stopped and removed."""
     started = time.monotonic()
     deadline = started + timeout if timeout > 0 else None
@@ -68,15 +77,21 @@ def run_container(docker: Docker, spec: Spec, stream: output.IndentedStream, tim
         start_error = docker.start(cid)
         if start_error:
             return Result(None, time.monotonic() - started, start_error=start_error)
+        if quiet is not None:
+            quiet.spoke()
 
         def check() -> None:
             interrupts.check()
-            if deadline is not None and time.monotonic() >= deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 raise _Deadline()
+            said = quiet.tick(now - started, None if deadline is None else deadline - now) if quiet else None
+            if said:
+                stream.note(said)
 
         lost: List[bool] = []
         try:
-            exit_code = _follow(docker, cid, attach, stream, check, lost)
+            exit_code = _follow(docker, cid, attach, stream, check, lost, quiet.spoke if quiet else lambda: None)
             return Result(exit_code, time.monotonic() - started, stream_lost=bool(lost))
         except Interrupted as signal:
             reason = signal.signame
@@ -97,11 +112,12 @@ def run_container(docker: Docker, spec: Spec, stream: output.IndentedStream, tim
 
 
 def _follow(docker: Docker, cid: str, attach: Hijacked, stream: output.IndentedStream,
-            check: Callable[[], None], lost: List[bool]) -> int:
+            check: Callable[[], None], lost: List[bool], spoke: Callable[[], None]) -> int:
     """Streams output until the container has really exited; re-attaches when the stream drops."""
     while True:
         for _, payload in attach.frames(WAIT_SLICE, check):
             stream.write(payload)
+            spoke()
         exit_code = docker.wait(cid, EXIT_SETTLE)
         if exit_code is not None:
             return exit_code

@@ -38,6 +38,12 @@ def parse_grace(value: str) -> str:
     return str(int(value))
 
 
+def parse_quiet_after(value: str) -> str:
+    if not re.fullmatch(DIGITS, value) or int(value) > 86400:
+        raise UserError(f"'{value}' is not a number of seconds of silence: use a whole number from 0 (never) to 86400")
+    return str(int(value))
+
+
 def parse_keep(value: str) -> str:
     if not re.fullmatch(DIGITS, value) or not 1 <= int(value) <= 100000:
         raise UserError(f"'{value}' is not a number of runs to keep: use a whole number from 1")
@@ -98,6 +104,7 @@ KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("rollback-command", "", parse_command),
     Key("timeout", "1800", parse_seconds),
     Key("grace", "10", parse_grace),
+    Key("quiet-after", "30", parse_quiet_after),
     Key("detect", "\n".join(DEFAULT_RULES), parse_rules),
     Key("keep", "20", parse_keep),
     Key("memory", "", parse_memory),
@@ -132,6 +139,10 @@ class Resolved(NamedTuple):
     @property
     def grace(self) -> int:
         return int(self.get("grace"))
+
+    @property
+    def quiet_after(self) -> int:
+        return int(self.get("quiet-after"))
 
     @property
     def keep(self) -> int:

@@ -16,6 +16,7 @@ from dokku_migrations.run.settings import (
     parse_cpus,
     parse_keep,
     parse_memory,
+    parse_quiet_after,
     parse_rules,
     parse_seconds,
     resolve,
@@ -65,6 +66,23 @@ def test_keep_accepts_a_whole_number_from_1_to_100000(value, stored):
 def test_keep_refuses_zero_negatives_and_more_than_100000(value):
     with pytest.raises(UserError, match="is not a number of runs to keep"):
         parse_keep(value)
+
+
+# --- quiet-after ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, stored", [("30", "30"), ("0", "0"), ("086400", "86400")])
+def test_quiet_after_accepts_whole_seconds_from_zero_for_never_to_a_day(value, stored):
+    assert parse_quiet_after(value) == stored
+
+
+@pytest.mark.parametrize("value", ["86401", "-1", "1.5", "30s", ""])
+def test_quiet_after_refuses_anything_else(value):
+    with pytest.raises(UserError, match="is not a number of seconds of silence"):
+        parse_quiet_after(value)
+
+
+def test_a_quiet_migration_is_spoken_of_after_30_seconds_by_default():
+    assert resolve({}, {}).quiet_after == 30
 
 
 @pytest.mark.parametrize("parse", [parse_seconds, parse_keep], ids=["timeout", "keep"])
