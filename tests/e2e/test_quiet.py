@@ -16,8 +16,9 @@ from .test_faults import wait_for
 from .test_schema import SCRIPTS, WIDGETS, observing_an_unreachable_database
 from .test_try import MARIADB_MIGRATE
 
-QUIET = re.compile(r"^       \(quiet for \d+s: \d+s elapsed, (?P<left>\d+m \d\ds left before the timeout|no timeout)"
-                   r"(?:; (?P<database>.*))?\)$")
+DURATION = r"(?:\d+s|\d+m \d\ds|\d+h \d\dm)"
+QUIET = re.compile(rf"^       \(quiet for {DURATION}: {DURATION} elapsed, "
+                   rf"(?P<left>{DURATION} left before the timeout|no timeout)(?:; (?P<database>.*))?\)$")
 
 
 def quiet_lines(output: str) -> List[str]:
@@ -95,8 +96,8 @@ def test_a_migration_waiting_for_a_lock_says_which_lock_and_which_session_holds_
     assert code == 0, deploy.output
     said = QUIET.match(waiting).group("database")  # type: ignore[union-attr]
     assert re.fullmatch(
-        r"PostgreSQL pid \d+ waiting \d+s for AccessExclusiveLock on table widgets, held by pid "
-        + holder_pid + r" \(idle in transaction for \d+s after LOCK TABLE widgets IN ACCESS EXCLUSIVE MODE\), "
+        rf"PostgreSQL pid \d+ waiting {DURATION} for AccessExclusiveLock on table widgets, held by pid "
+        + holder_pid + rf" \(idle in transaction for {DURATION} after LOCK TABLE widgets IN ACCESS EXCLUSIVE MODE\), "
         r"to run ALTER TABLE widgets ADD COLUMN note text DEFAULT \?", said), waiting
     assert not any("lock-secret" in line or "4711" in line for line in quiet_lines(deploy.output))
     assert psql(service_of(app), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'") == "1"
@@ -113,7 +114,7 @@ def test_a_silent_statement_is_said_running_with_elapsed_and_time_left_and_logge
     lines = quiet_lines(result.stdout)
     assert len(lines) >= 2, result.stdout
     running = [QUIET.match(line).group("database") for line in lines]  # type: ignore[union-attr]
-    assert any(re.fullmatch(r"PostgreSQL pid \d+ running SELECT pg_sleep\(\?\), \? for \d+s", said or "")
+    assert any(re.fullmatch(rf"PostgreSQL pid \d+ running SELECT pg_sleep\(\?\), \? for {DURATION}", said or "")
                for said in running), result.stdout
     assert all(QUIET.match(line).group("left").endswith("left before the timeout")  # type: ignore[union-attr]
                for line in lines)
@@ -147,8 +148,8 @@ def test_a_database_that_cannot_be_observed_still_gets_elapsed_and_time_left(hos
 
     assert result.code == 0, result.output
     lines = quiet_lines(result.stdout)
-    assert lines and all(re.fullmatch(r"       \(quiet for \d+s: \d+s elapsed, 9m \d\ds left before the timeout\)",
-                                      line) for line in lines), result.stdout
+    elapsed_and_left_only = rf"       \(quiet for {DURATION}: {DURATION} elapsed, 9m \d\ds left before the timeout\)"
+    assert lines and all(re.fullmatch(elapsed_and_left_only, line) for line in lines), result.stdout
     assert result.output.count("Database not observed") == 1
 
 
@@ -169,6 +170,6 @@ def test_a_quiet_mariadb_migration_says_its_threads_state(host, images, bare_app
 
     assert result.code == 0, result.output
     said = [QUIET.match(line).group("database") or "" for line in quiet_lines(result.stdout)]  # type: ignore
-    assert any(re.fullmatch(r"MySQL/MariaDB thread \d+ query for \d+s, User sleep: SELECT SLEEP\(\?\), \?", line)
+    assert any(re.fullmatch(rf"MySQL/MariaDB thread \d+ query for {DURATION}, User sleep: SELECT SLEEP\(\?\), \?", line)
                for line in said), result.stdout
     assert not any("maria-secret" in line or "4711" in line for line in said)
