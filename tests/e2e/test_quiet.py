@@ -12,7 +12,7 @@ from typing import List
 
 from .conftest import service_of
 from .host import docker, psql
-from .test_faults import wait_for
+from .test_faults import migration_containers, wait_for
 from .test_schema import SCRIPTS, WIDGETS, observing_an_unreachable_database
 from .test_try import MARIADB_MIGRATE
 
@@ -85,6 +85,7 @@ def test_a_migration_waiting_for_a_lock_says_which_lock_and_which_session_holds_
         except AssertionError:
             os.killpg(deploy.process.pid, signal.SIGTERM)
             deploy.finish()
+            wait_for("the plugin to remove its migration container", lambda: migration_containers(app) == [])
             raise AssertionError(f"no waiting line in:\n{deploy.output}") from None
         holder.stdin.write("ROLLBACK;\n")
         holder.stdin.close()
