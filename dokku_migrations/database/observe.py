@@ -143,21 +143,23 @@ class Observer:
                     self._asked = self._wanted
                 return None
         except Unobservable as error:
-            return self._stop_watching(f"could not ask the database what the migration is doing: {error}")
+            self._stop_watching(f"could not ask the database what the migration is doing: {error}")
+            return self.activity()
         code, text = answer
-        if code != 0:
-            return self._stop_watching("the database did not say what the migration is doing"
-                                       + (f": {last_line(text)}" if text.strip() else ""))
         found = activity.parse(text, kind)
-        if not activity.sees_own_address(found, self._own, kind):
-            return self._stop_watching("the migration's connections are not told apart from others': the database "
-                                       "does not see containers at their own addresses (NAT or a proxy between them)")
-        return activity.describe(found, kind)
+        if code != 0:
+            self._stop_watching("the database did not say what the migration is doing"
+                                + (f": {last_line(text)}" if text.strip() else ""))
+        elif not activity.sees_own_address(found, self._own, kind):
+            self._stop_watching("the migration's connections are not told apart from others': the database does "
+                                "not see containers at their own addresses (NAT or a proxy between them)")
+        else:
+            return activity.describe(found, kind)
+        return self.activity()
 
-    def _stop_watching(self, why: str) -> str:
+    def _stop_watching(self, why: str) -> None:
         """No more questions about activity; `why` is said once, by the next `activity()`."""
         self._unwatched = why
-        return self.activity() or ""
 
     def _give_up(self, why: str) -> None:
         self.close()
