@@ -11,7 +11,8 @@ import os
 import socket
 import subprocess
 import threading
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+import time
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.docker import headstart, labels
@@ -298,11 +299,15 @@ class Docker:
             if isinstance(event, dict) and event.get("error"):
                 raise UserError(f"Docker failed while pulling {image}: {event['error']}")
 
-    def create_network(self, name: str, label: str) -> None:
+    def create_network(self, name: str, label: str, internal: bool = False,
+                       more_labels: Optional[Mapping[str, str]] = None) -> None:
+        """`internal`: no route out of the network (a pre-flight's migration must not reach production)."""
         key, _, value = label.partition("=")
         try:
             self.engine.request("POST", "/networks/create", "creating the throwaway network",
-                                body={"Name": name, "Labels": {key: value}, "CheckDuplicate": True})
+                                body={"Name": name, "Labels": {**(more_labels or {}), key: value},
+                                      "CheckDuplicate": True,
+                                      "Internal": internal})
         except EngineError as error:
             raise failed(error, "creating the throwaway network")
 
@@ -315,12 +320,17 @@ class Docker:
                 raise failed(error, f"removing network {name}")
 
     def run_service(self, name: str, image: str, env: Mapping[str, str], label: str, network: str,
-                    aliases: Sequence[str], doing: str) -> None:
-        """Creates and starts a detached container; its env goes over the socket, never on argv."""
+                    aliases: Sequence[str], doing: str, command: Sequence[str] = (),
+                    more_labels: Optional[Mapping[str, str]] = None) -> None:
+        """Creates and starts a detached container; its env goes over the socket, never on argv.
+        `command` replaces the image's CMD (the image's entrypoint still runs)."""
         key, _, value = label.partition("=")
-        body = {"Image": image, "Env": [f"{k}={v}" for k, v in env.items()], "Labels": {key: value},
-                "HostConfig": {"NetworkMode": network},
-                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": list(aliases)}}}}
+        body: Dict[str, Any] = {"Image": image, "Env": [f"{k}={v}" for k, v in env.items()],
+                                "Labels": {**(more_labels or {}), key: value},
+                                "HostConfig": {"NetworkMode": network},
+                                "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": list(aliases)}}}}
+        if command:
+            body["Cmd"] = list(command)
         try:
             self.engine.request("POST", "/containers/create", doing, query={"name": name}, body=body)
             self.engine.request("POST", f"/containers/{path_of(name)}/start", doing)
@@ -343,6 +353,85 @@ class Docker:
                 return 127, error.message
             raise failed(error, doing)
         return int(inspected.get("ExitCode") or 0), demultiplex(data).decode("utf-8", "replace").strip()
+
+    def exec_input(self, container: str, argv: List[str], env: Mapping[str, str], data: bytes, seconds: float,
+                   check: Callable[[], None]) -> Tuple[int, str, str]:
+        """Runs a command in a running container with `data` on its stdin: (exit code, stdout, stderr).
+        `env` travels in the request body; `check` runs between waits (interrupts); past `seconds`
+        the command is left to end with the container and a UserError says so."""
+        doing = "running a command in the database container"
+        try:
+            created = self.engine.json("POST", f"/containers/{path_of(container)}/exec", doing,
+                                       body={"Cmd": argv, "AttachStdin": True, "AttachStdout": True,
+                                             "AttachStderr": True, "Env": [f"{k}={v}" for k, v in env.items()]})
+            stream = self.engine.stream(f"/exec/{created['Id']}/start", doing, {}, body={"Detach": False, "Tty": False})
+        except EngineError as error:
+            if "executable file not found" in error.message or "no such file" in error.message.lower():
+                return 127, "", error.message
+            raise failed(error, doing)
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + seconds
+
+        def between() -> None:
+            check()
+            if time.monotonic() >= deadline:
+                raise UserError(f"A command in the database container did not finish within {seconds:g}s")
+
+        try:
+            try:  # written whole before any output is read: what runs here reads all its input first
+                stream.sock.settimeout(max(seconds, 1))
+                stream.sock.sendall(data)
+                stream.sock.shutdown(socket.SHUT_WR)
+            except OSError as error:
+                raise UserError(f"Docker's connection dropped while {doing} ({error.strerror or error})")
+            for kind, payload in stream.frames(0.1, between):
+                (err if kind == 2 else out).extend(payload)
+        finally:
+            stream.close()
+        try:
+            inspected = self.engine.json("GET", f"/exec/{created['Id']}/json", doing)
+        except EngineError as error:
+            raise failed(error, doing)
+        code = inspected.get("ExitCode")
+        return (int(code) if code is not None else 1), out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+    def run_client(self, body: Dict[str, Any], networks: Sequence[str], stdin: bytes, seconds: float,
+                   check: Callable[[], None], limit: int, doing: str) -> Tuple[bytes, bytes]:
+        """Starts a container (AutoRemove) attached, writes `stdin` (values it reads, never in its
+        configuration), then collects its stdout and stderr until it exits; removed on every way out.
+        Past `seconds`, or over `limit` bytes of output, a UserError."""
+        cid, attach = self.start_attached(body, networks, doing)
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + seconds
+
+        def between() -> None:
+            check()
+            if time.monotonic() >= deadline:
+                raise UserError(f"Timed out after {seconds:g}s while {doing}")
+
+        try:
+            attach.sock.sendall(stdin)
+            for kind, payload in attach.frames(0.1, between):
+                (err if kind == 2 else out).extend(payload)
+                if len(out) > limit:
+                    raise UserError(f"More than {limit // (1024 * 1024)} MB came back while {doing}")
+        except OSError as error:
+            raise UserError(f"Docker's connection dropped while {doing} ({error.strerror or error})")
+        finally:
+            attach.close()
+            try:
+                self.engine.remove(cid)
+            except UserError:
+                pass  # it removes itself (AutoRemove)
+        return bytes(out), bytes(err)
+
+    def labelled_networks(self, label: str) -> List[str]:
+        try:
+            found = self.engine.json("GET", "/networks", "listing the throwaway networks",
+                                     query={"filters": json.dumps({"label": [label]})}) or []
+        except EngineError as error:
+            raise failed(error, "listing the throwaway networks")
+        return [str(network.get("Name") or network.get("Id")) for network in found]
 
     def last_log_line(self, container: str) -> str:
         try:

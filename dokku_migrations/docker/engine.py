@@ -338,14 +338,18 @@ class Engine:
         status, _, data = self.request(method, path, doing, **kwargs)
         return json.loads(data) if data else None
 
-    def stream(self, path: str, doing: str, query: Mapping[str, Any]) -> Hijacked:
-        """A hijacked connection (attach): the raw byte stream of a container's output."""
+    def stream(self, path: str, doing: str, query: Mapping[str, Any], body: Any = None) -> Hijacked:
+        """A hijacked connection (attach, exec start): the raw byte stream of a container's output,
+        and its stdin when one was asked for."""
         sock: socket.socket | None = None
+        payload = json.dumps(body).encode() if body is not None else b""
         try:
             sock = self._socket(None)
-            request = (f"POST {API}{path}?{_query(query)} HTTP/1.1\r\nHost: docker\r\n"
-                       "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
-            sock.sendall(request.encode())
+            request = (f"POST {API}{path}{'?' + _query(query) if query else ''} HTTP/1.1\r\nHost: docker\r\n"
+                       "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+                       f"{'Content-Type: application/json' + chr(13) + chr(10) if payload else ''}"
+                       f"Content-Length: {len(payload)}\r\n\r\n")
+            sock.sendall(request.encode() + payload)
             head = b""
             while b"\r\n\r\n" not in head:
                 chunk = sock.recv(4096)

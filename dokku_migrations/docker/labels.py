@@ -5,3 +5,5 @@ CONTAINER_TYPE = "com.dokku.container-type"
 RUN = "com.dokku.migrations.run"
 PROBE = "com.dokku.migrations.probe"
 DATABASE = "com.dokku.migrations.database"  # a database client container; its value is the app
+PREFLIGHT = "com.dokku.migrations.preflight"  # everything a pre-flight starts; its value is the app
+PREFLIGHT_SESSION = "com.dokku.migrations.preflight-session"  # one pre-flight's, its value a random id

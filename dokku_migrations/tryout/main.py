@@ -26,12 +26,23 @@ import argparse
 import re
 import secrets
 import sys
-import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, NoReturn, Optional, Sequence, Tuple
 
 from dokku_migrations.common import interrupts, output
 from dokku_migrations.common.errors import Interrupted, UserError
+from dokku_migrations.database.capture import Capture
+from dokku_migrations.database.preflight import Findings, findings
+from dokku_migrations.database.server import (
+    KINDS,
+    POSTGRES,
+    SUPPORTED,
+    Kind,
+    NotADatabase,
+    NotReady,
+    Throwaway,
+)
+from dokku_migrations.database.server import ready_wait as server_wait
 from dokku_migrations.docker import clientenv
 from dokku_migrations.docker.client import Docker
 from dokku_migrations.docker.image import ImageInfo
@@ -56,73 +67,7 @@ ARGUMENTS = ("<image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VE
              "[--timeout SECONDS]")
 
 
-# --- databases (pure) ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Kind:
-    """One database type: its official image, how its container is configured and checked, and the
-    DATABASE_URL an app gets for it. User and database names follow Dokku's own database plugins."""
-
-    name: str
-    title: str
-    variable: str  # Dokku's plugin for it reads <variable>_DATABASE_SCHEME from the app's config
-    repository: str
-    default_version: str
-    port: int
-    scheme: str
-    user: str
-    database: str
-    clients: Tuple[str, ...]  # the CLI clients its images ship, the first found runs the readiness check
-
-    def container_env(self, password: str, root_password: str) -> Dict[str, str]:
-        """The variables the official image initialises itself from (MariaDB's image takes MYSQL_* too,
-        old tags only those)."""
-        if self.name == "postgres":
-            return {"POSTGRES_PASSWORD": password}
-        return {"MYSQL_ROOT_PASSWORD": root_password, "MYSQL_DATABASE": self.database, "MYSQL_USER": self.user,
-                "MYSQL_PASSWORD": password}
-
-    def readiness(self, password: str) -> Tuple[List[str], Dict[str, str]]:
-        """(argv, env) of the check run inside the database container; exit 0 means ready.
-
-        MySQL's and MariaDB's images run a socket-only server while they initialise, then restart it:
-        only a query over TCP proves the final server takes connections (as the app's user, in the
-        app's database). The password goes in the exec's environment (MYSQL_PWD), not on argv."""
-        if self.name == "postgres":
-            return ["pg_isready", "-q", "-h", "127.0.0.1", "-U", self.user], {}
-        find = " || ".join(f"command -v {client}" for client in self.clients)
-        missing = f"no {' or '.join(self.clients)} client in the image"
-        script = (f'client="$({find})" || {{ echo "{missing}" >&2; exit 127; }}; '
-                  f'exec "$client" --protocol=tcp -h 127.0.0.1 -P {self.port} -u {self.user} -D {self.database} '
-                  "--batch --skip-column-names -e 'SELECT 1'")
-        return ["sh", "-c", script], {"MYSQL_PWD": password}
-
-    def url(self, password: str, env: Mapping[str, str]) -> str:
-        """The scheme is the type's own unless the app's config picks another as Dokku's plugins allow
-        (`MYSQL_DATABASE_SCHEME=mysql2` for Rails). The password goes in as it is: `try` makes hex ones,
-        which need no escaping in a URL."""
-        scheme = env.get(self.scheme_key) or self.scheme
-        if not SCHEME.fullmatch(scheme):
-            raise UserError(f"Invalid --env {self.scheme_key} '{printable(scheme)}': a URL scheme is letters, digits, "
-                            "'+', '-' and '.', starting with a letter, e.g. mysql2")
-        return f"{scheme}://{self.user}:{password}@{DB_HOST}:{self.port}/{self.database}"
-
-    @property
-    def scheme_key(self) -> str:
-        return f"{self.variable}_DATABASE_SCHEME"
-
-
-# Default versions: PostgreSQL's as before; MySQL's and MariaDB's long-term releases. MariaDB 11 images have
-# no `mysql` client, MySQL's no `mariadb`.
-POSTGRES = Kind(name="postgres", title="PostgreSQL", variable="POSTGRES", repository="postgres", default_version="16",
-                port=5432, scheme="postgres", user="postgres", database="postgres", clients=("pg_isready",))
-MYSQL = Kind(name="mysql", title="MySQL", variable="MYSQL", repository="mysql", default_version="8.4",
-             port=3306, scheme="mysql", user="mysql", database="app", clients=("mysql", "mariadb"))
-MARIADB = Kind(name="mariadb", title="MariaDB", variable="MARIADB", repository="mariadb", default_version="11.4",
-               port=3306, scheme="mysql", user="mariadb", database="app", clients=("mariadb", "mysql"))
-KINDS: Dict[str, Kind] = {"postgres": POSTGRES, "postgresql": POSTGRES, "mysql": MYSQL, "mariadb": MARIADB}
-SUPPORTED = "postgres (or postgresql), mysql and mariadb"
-
-
+# --- databases (pure) ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Database:
     """What `try` starts: a type, the image for it, and where that choice came from (for the output)."""
@@ -261,56 +206,41 @@ class Session:
         self.env = env
         self.id = secrets.token_hex(4)
         self.label = f"{LABEL}={self.id}"
-        self.network = f"dm-try-{self.id}"
-        self.container = f"dm-try-{self.id}-{self.kind.name}"
+        self.server = Throwaway(docker, self.kind, database.image, f"dm-try-{self.id}", self.label)
+        self.network = self.server.network
+        self.container = self.server.container
         self.migrations = f"dm-try-{self.id}-migrations"
-        self.password = secrets.token_hex(16)
-        self.root_password = secrets.token_hex(16)
-        self.started_network = False
-
+        self.password = self.server.password
 
     def start_database(self) -> None:
         title, image = self.kind.title, self.database.image
         output.info1(f"Starting a throwaway {title} ({image})")
         output.verbose(f"{title} {self.database.source}")
         output.verbose(f"Container {self.container} on network {self.network}, both removed at the end")
-        self.started_network = True
-        self.docker.create_network(self.network, self.label)
-        self.docker.run_service(self.container, image, self.kind.container_env(self.password, self.root_password),
-                                self.label, self.network, list(dict.fromkeys([DB_HOST, self.kind.name])),
-                                f"starting {title}")
-        interrupts.check()
-        self.wait_until_ready(ready_wait(self.env))
+        try:
+            seconds = self.server.start(ready_wait(self.env), logged=True)
+        except NotADatabase as error:
+            raise UserError(f"{error.message}: name the type with --database TYPE, or another image with "
+                            "--database-image") from None
+        except NotReady as error:
+            raise UserError(f"{error.message}; allow longer with {READY_WAIT_ENV}=SECONDS") from None
+        output.verbose(f"{title} is ready ({seconds:.1f}s)")
+        self.capture = Capture(self.server)
+        self.capture.start()
 
-    def wait_until_ready(self, wait: float) -> None:
-        title, image = self.kind.title, self.database.image
-        argv, env = self.kind.readiness(self.password)
-        started = time.monotonic()
-        deadline = started + wait
-        while True:
-            interrupts.check()
-            code, answer = self.docker.exec_status(self.container, argv, env)
-            if code == 0:
-                output.verbose(f"{title} is ready ({time.monotonic() - started:.1f}s)")
-                return
-            running, exit_code = self.docker.state(self.container) or (False, -1)
-            if not running:
-                last = self.docker.last_log_line(self.container)
-                raise UserError(f"{title} ({image}) stopped before it was ready (exit code {exit_code}): "
-                                f"{last or f'is it a {title} image?'}")
-            if code == 127 or "executable file not found" in answer:
-                raise UserError(f"{image} has no {' or '.join(self.kind.clients)}: is it a {title} image? "
-                                "Name the type with --database TYPE, or another image with --database-image")
-            if time.monotonic() >= deadline:
-                last = self.docker.last_log_line(self.container)
-                said = "; ".join(([f"last log line: {last}"] if last else []) +
-                                 ([f"last check: {answer.splitlines()[-1]}"] if answer else []))
-                raise UserError(f"{title} ({image}) was not ready after {wait:g}s{f' ({said})' if said else ''}; "
-                                f"allow longer with {READY_WAIT_ENV}=SECONDS")
-            time.sleep(0.2)
+    def findings(self) -> "Findings | str":
+        """Every statement the migrations sent, squawk's warnings and the lock report; tables as they
+        stand after the run (the throwaway starts empty). Never fails `try`: a reason instead."""
+        try:
+            statements = self.capture.statements()
+            return findings(self.kind.family, statements, self.capture.tables(), self.capture.version())
+        except Interrupted:
+            raise
+        except UserError as error:
+            return error.message
 
     def run_migrations(self, image: ImageInfo, command: str, values: Dict[str, str], timeout: int) -> Result:
-        url = self.kind.url(self.password, values)
+        url = url_for(self.kind, self.password, values)
         plain, piped, dropped = clientenv.split_values({"DATABASE_URL": url, **values})
         if dropped:
             raise UserError(f"--env {', '.join(dropped)} cannot be passed: the docker client reads it itself, "
@@ -328,57 +258,27 @@ class Session:
                              on_created=lambda cid: None, watch=lambda cid: Unwatched())
 
     def cleanup(self, interrupted: bool = False) -> None:
-        """Removes the containers (found by label as well as by name), then the network.
-
-        After an interrupt, a `docker` call that was cut short may still be finishing in the daemon, so
-        a second pass follows a short pause. An interrupt arriving during cleanup is held back until it
-        is done (the signal handler ignores every later signal, so the second pass runs to the end)."""
-        try:
-            left = self._remove_all()
-        except Interrupted:
-            self.cleanup(interrupted=True)
-            raise
-        if interrupted:
-            time.sleep(0.5)
-            left = self._remove_all()
+        """Removes the containers (found by label as well as by name), then the network."""
+        left = self.server.remove(interrupted)
         if left:
             output.warn(f"Could not remove {', '.join(left)}: remove them with 'docker rm -f' / 'docker network rm'")
         else:
             output.verbose(f"Removed the throwaway {self.kind.title} and its network")
 
-    def _remove_all(self) -> List[str]:
-        left: List[str] = []
-        try:
-            ids = self.docker.labelled_containers(self.label)
-        except Interrupted:
-            raise
-        except UserError:
-            ids = []
-        for container in dict.fromkeys(ids + [self.container, self.migrations]):
-            try:
-                self.docker.remove(container)
-            except Interrupted:
-                raise
-            except UserError:
-                left.append(container)
-        if self.started_network:
-            try:
-                self.docker.remove_network(self.network)
-            except Interrupted:
-                raise
-            except UserError:
-                left.append(f"network {self.network}")
-        return left
+
+def url_for(kind: Kind, password: str, env: Mapping[str, str]) -> str:
+    """The DATABASE_URL `try` gives. The scheme is the type's own unless the app's config picks another
+    as Dokku's plugins allow (`MYSQL_DATABASE_SCHEME=mysql2` for Rails)."""
+    scheme = env.get(kind.scheme_key) or kind.scheme
+    if not SCHEME.fullmatch(scheme):
+        raise UserError(f"Invalid --env {kind.scheme_key} '{printable(scheme)}': a URL scheme is letters, digits, "
+                        "'+', '-' and '.', starting with a letter, e.g. mysql2")
+    return f"{scheme}://{kind.user}:{password}@{DB_HOST}:{kind.port}/{kind.database}"
 
 
 def ready_wait(env: Mapping[str, str]) -> float:
     """Seconds to wait for the database; the old PostgreSQL-only name counts when the new one is unset."""
-    name = READY_WAIT_ENV if env.get(READY_WAIT_ENV) else OLD_READY_WAIT_ENV
-    text = env.get(name, "")
-    try:
-        return float(text) if text else DEFAULT_READY_WAIT
-    except ValueError:
-        raise UserError(f"{name} must be a number of seconds, not '{printable(text)}'")
+    return server_wait(env, READY_WAIT_ENV, OLD_READY_WAIT_ENV, DEFAULT_READY_WAIT)
 
 
 # --- what the image declares ------------------------------------------------------------------------
@@ -424,7 +324,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], prog: str = PROG) -> None:
     except Interrupted as error:
         raise UserError(f"Interrupted by {error.signame} before anything was started", error.exit_code) from None
     image, command, source, database = prepared
-    shown_url = "from --env" if "DATABASE_URL" in options.env else database.kind.url("***", options.env)
+    shown_url = "from --env" if "DATABASE_URL" in options.env else url_for(database.kind, "***", options.env)
     output.info1(f"Trying the migrations of {options.image} against a throwaway {database.kind.title}")
     session = Session(docker, database, env)
     try:
@@ -434,6 +334,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], prog: str = PROG) -> None:
             output.verbose(f"from {source}; DATABASE_URL={shown_url}")
             result = session.run_migrations(image, command, options.env, options.timeout)
             interrupts.check()
+            seen = session.findings()
         except Interrupted:
             session.cleanup(interrupted=True)
             raise
@@ -444,7 +345,20 @@ def main(argv: Sequence[str], env: Mapping[str, str], prog: str = PROG) -> None:
     except Interrupted as error:
         raise UserError(f"Interrupted by {error.signame}: the throwaway {database.kind.title}, network and "
                         "migration container were removed", error.exit_code) from None
+    say_findings(seen)
     report(result, command, options.timeout)
+
+
+def say_findings(seen: "Findings | str") -> None:
+    """What the migration sent, its locks and squawk's warnings; or why that could not be read."""
+    if isinstance(seen, str):
+        output.verbose(f"Statements not captured: {seen}")
+        return
+    output.info1("What the migrations sent")
+    output.verbose("\n".join(seen.lines()))
+    if seen.family == POSTGRES.family:
+        output.verbose("(locks as each statement takes them where its table already exists, as in production "
+                       "when this migration runs after the ones before it)")
 
 
 def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str, str, Database]:
@@ -458,7 +372,7 @@ def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str
     command, source = find_command(files, options.command)
     database = choose_database(options.database, options.database_image, options.postgres_image,
                                files.declared_database)
-    database.kind.url("***", options.env)  # a bad <TYPE>_DATABASE_SCHEME fails here, before any pull
+    url_for(database.kind, "***", options.env)  # a bad <TYPE>_DATABASE_SCHEME fails here, before any pull
     if docker.inspect_image(database.image) is None:
         output.info1(f"Pulling {database.image}")
         try:

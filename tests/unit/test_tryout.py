@@ -6,12 +6,10 @@ import json
 import pytest
 
 from dokku_migrations.common.errors import UserError
+from dokku_migrations.database.server import MARIADB, MYSQL, POSTGRES
 from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.run.manifest import DEFAULT_RULES, declared_database, detect, parse_rule
 from dokku_migrations.tryout.main import (
-    MARIADB,
-    MYSQL,
-    POSTGRES,
     ImageFiles,
     choose_database,
     find_command,
@@ -19,6 +17,7 @@ from dokku_migrations.tryout.main import (
     parse_database,
     parse_env,
     ready_wait,
+    url_for,
 )
 
 
@@ -200,30 +199,30 @@ def test_conflicting_database_flags_are_refused_while_parsing_the_arguments():
 # --- each type: its container, its readiness check, its URL ------------------------------------------
 def test_postgres_gets_its_password_and_a_postgres_url_on_host_db():
     assert POSTGRES.container_env("pw", "root") == {"POSTGRES_PASSWORD": "pw"}
-    assert POSTGRES.url("pw", {}) == "postgres://postgres:pw@db:5432/postgres"
+    assert url_for(POSTGRES, "pw", {}) == "postgres://postgres:pw@db:5432/postgres"
 
 
 @pytest.mark.parametrize("kind,user", [(MYSQL, "mysql"), (MARIADB, "mariadb")])
 def test_mysql_and_mariadb_get_a_root_password_a_user_and_a_database_and_a_mysql_url(kind, user):
     assert kind.container_env("pw", "root") == {"MYSQL_ROOT_PASSWORD": "root", "MYSQL_DATABASE": "app",
                                                 "MYSQL_USER": user, "MYSQL_PASSWORD": "pw"}
-    assert kind.url("pw", {}) == f"mysql://{user}:pw@db:3306/app"
+    assert url_for(kind, "pw", {}) == f"mysql://{user}:pw@db:3306/app"
 
 
 @pytest.mark.parametrize("kind,key,scheme", [(MYSQL, "MYSQL_DATABASE_SCHEME", "mysql2"),
                                              (MARIADB, "MARIADB_DATABASE_SCHEME", "mysql2"),
                                              (POSTGRES, "POSTGRES_DATABASE_SCHEME", "postgresql")])
 def test_the_apps_config_picks_another_scheme_as_with_dokkus_database_plugins(kind, key, scheme):
-    assert kind.url("pw", {key: scheme}).startswith(f"{scheme}://{kind.user}:pw@db:")
+    assert url_for(kind, "pw", {key: scheme}).startswith(f"{scheme}://{kind.user}:pw@db:")
 
 
 def test_another_types_scheme_variable_is_left_alone():
-    assert MARIADB.url("pw", {"MYSQL_DATABASE_SCHEME": "mysql2"}).startswith("mysql://")
+    assert url_for(MARIADB, "pw", {"MYSQL_DATABASE_SCHEME": "mysql2"}).startswith("mysql://")
 
 
 def test_a_scheme_that_cannot_start_a_url_is_refused():
     with pytest.raises(UserError, match="^Invalid --env MYSQL_DATABASE_SCHEME 'my sql'"):
-        MYSQL.url("pw", {"MYSQL_DATABASE_SCHEME": "my sql"})
+        url_for(MYSQL, "pw", {"MYSQL_DATABASE_SCHEME": "my sql"})
 
 
 def test_postgres_is_ready_when_pg_isready_says_so():
@@ -235,7 +234,7 @@ def test_mysql_and_mariadb_are_ready_when_the_apps_user_queries_over_tcp_with_th
     argv, env = kind.readiness("secret-pw")
 
     assert argv[:2] == ["sh", "-c"] and "--protocol=tcp -h 127.0.0.1 -P 3306" in argv[2]
-    assert f"-u {kind.user} -D app" in argv[2] and "SELECT 1" in argv[2]
+    assert '-u "$1" -D "$2"' in argv[2] and argv[-2:] == [kind.user, "app"] and "SELECT 1" in argv[2]
     assert "secret-pw" not in " ".join(argv)
     assert env == {"MYSQL_PWD": "secret-pw"}
 

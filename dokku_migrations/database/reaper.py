@@ -1,0 +1,83 @@
+"""A pre-flight's watchdog: a process of its own that removes what the pre-flight started (its
+throwaway server, network, containers) if the plugin dies before it could (a SIGKILL, the OOM
+killer). Like gate/watchdog.py: the plugin keeps the write end of a pipe; one byte dismisses it, an
+end-of-file means the plugin is gone. In a session of its own, with no terminal and `python -S`:
+it loads the Engine API client and nothing else. Should it die too, the app's next pre-flight
+removes every left-over first (`remove_leftovers`).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+
+DISMISS = b"d"
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+class Reaper:
+    def __init__(self, write_end: int) -> None:
+        self._write_end = write_end
+
+    def dismiss(self) -> None:
+        if self._write_end < 0:
+            return
+        try:
+            os.write(self._write_end, DISMISS)
+        except OSError:
+            pass
+        finally:
+            os.close(self._write_end)
+            self._write_end = -1
+
+
+def spawn(label: str, env: dict) -> Reaper:
+    """`label` ("key=value") is on everything the pre-flight starts."""
+    import subprocess
+    read_end, write_end = os.pipe()
+    try:
+        subprocess.Popen([sys.executable, "-S", "-m", "dokku_migrations.database.reaper", str(read_end), label],
+                         pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True, cwd=PLUGIN_DIR, env=dict(env))
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return Reaper(write_end)
+
+
+def remove(engine, label: str) -> None:
+    """Every container, then every network, carrying `label`, through the Engine API."""
+    import json
+    query = {"all": "1", "filters": json.dumps({"label": [label]})}
+    for container in engine.json("GET", "/containers/json", "listing a pre-flight's containers", query=query) or []:
+        engine.remove(container["Id"])
+    networks = engine.json("GET", "/networks", "listing a pre-flight's networks",
+                           query={"filters": json.dumps({"label": [label]})}) or []
+    for network in networks:
+        try:
+            engine.request("DELETE", f"/networks/{network['Id']}", "removing a pre-flight's network")
+        except Exception:
+            pass
+
+
+def main(argv: list[str]) -> int:
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    fd, label = int(argv[0]), argv[1]
+    select.select([fd], [], [])
+    if os.read(fd, 1):
+        return 0
+    from dokku_migrations.docker.engine import Engine
+    remove(Engine(os.environ), label)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Exception:  # nobody is left to read an error: the app's next pre-flight removes the rest
+        sys.exit(1)
