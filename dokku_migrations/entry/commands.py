@@ -5,7 +5,7 @@ import sys
 from typing import Dict, List, Mapping, Sequence
 
 from dokku_migrations.common import output
-from dokku_migrations.common.errors import UserError
+from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.common.rules import valid_app_name
 from dokku_migrations.dokku.host import check_app_name
 from dokku_migrations.entry.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
@@ -26,6 +26,40 @@ def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         f"'dokku migrations:run {app} --image IMAGE'")
     execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags,
                          missing_image=never_deployed, own_image_only="--image" in parsed.flags))
+
+
+def preflight(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """The image a deploy would migrate (or --image), proven on a copy of the production schema."""
+    parsed = split(argv, valued=["--image"], bare=[])
+    app = check_app_name(app_from(parsed, env.get("DOKKU_APP_NAME")))
+    no_extra(parsed)
+    ctx.dokku.require_app(app)
+    image = parsed.flags.get("--image") or f"{ctx.dokku.image_repo(app)}:latest"
+    never_deployed = "" if "--image" in parsed.flags else (
+        f"App {app} has no deployed image yet: deploy it first, or name one with "
+        f"'dokku migrations:preflight {app} --image IMAGE'")
+    from dokku_migrations.common.lock import run_lock
+    from dokku_migrations.run import migrate
+    from dokku_migrations.run import preflight as preflights
+    from dokku_migrations.run.plan import RUN
+    request = Request(app=app, image=image, trigger="migrations:preflight", missing_image=never_deployed,
+                      own_image_only="--image" in parsed.flags)
+    info = migrate.inspect(ctx, request)
+    settings = ctx.settings.resolved(app)
+    plan = migrate.plan_for(ctx, request, info, settings)
+    if plan.action != RUN:
+        output.info1(f"No migrations to pre-flight for {app}: {plan.reason}")
+        return
+    prepared = migrate.prepare(ctx, request, info, plan.command, settings, 0)
+    with run_lock(ctx.history.lock_path(app), app):
+        output.info1(f"Pre-flight for {app}: {plan.command} on a copy of the production schema")
+        output.verbose(f"from {plan.source} in {image}")
+        try:
+            preflights.prove(ctx, app, info, prepared.kind, plan.command, prepared.spec.args, prepared.values,
+                             prepared.database, settings, output.IndentedStream(sys.stdout.buffer))
+        except Interrupted as error:
+            raise UserError(f"Interrupted by {error.signame} during the pre-flight: its throwaway database and "
+                            "containers were removed, and production was not touched", error.exit_code) from None
 
 
 def rollback(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
@@ -238,6 +272,7 @@ COMMANDS = {
     "migrations:help": help_,
     "migrations:run": run,
     "migrations:rollback": rollback,
+    "migrations:preflight": preflight,
     "migrations:set": set_,
     "migrations:report": report,
     "migrations:history": history,

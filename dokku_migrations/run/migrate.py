@@ -22,6 +22,7 @@ from dokku_migrations.gate import policy as gates
 from dokku_migrations.gate import watchdog
 from dokku_migrations.gate.history import Run
 from dokku_migrations.gate.leftovers import reap
+from dokku_migrations.run import preflight
 from dokku_migrations.run.manifest import detect, set_command
 from dokku_migrations.run.outcome import judge
 from dokku_migrations.run.plan import (
@@ -130,6 +131,8 @@ class Prepared(NamedTuple):
     piped: List[str]  # keys that travel in the piped env file
     dokku_tasks: List[Task]  # Dokku's own release tasks (asked for a deploy only)
     database: Union[Target, Unsupported]  # what the app's database URL names (observed, never shown)
+    values: Dict[str, str]  # the config the container gets (a pre-flight replaces the database URL in it)
+    kind: str  # how the image was built (plan.image_kind)
 
 
 def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, settings: Resolved,
@@ -159,7 +162,8 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
     spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
     url_key = settings.get("database-url-key")
-    return Prepared(spec, sorted(config), sorted(piped), tasks, parse_url(config.get(url_key, ""), url_key))
+    return Prepared(spec, sorted(config), sorted(piped), tasks, parse_url(config.get(url_key, ""), url_key),
+                    {**plain, **piped}, kind)
 
 
 def plan_for(ctx: Context, request: Request, image: ImageInfo, settings: Resolved,
@@ -210,10 +214,20 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
 
     if twice:
         output.warn(twice_warning(app, twice))
+    log = ctx.history.open_log(run)
+    if request.trigger != records.ROLLBACK and settings.get("preflight") != preflight.OFF:
+        try:
+            preflight.gate(ctx, app, settings.get("preflight"), image, prepared.kind, plan.command,
+                           prepared.spec.args, prepared.values, prepared.database, settings,
+                           output.IndentedStream(sys.stdout.buffer, log))
+        except BaseException as error:
+            log.close()
+            if isinstance(error, preflight.Failed):
+                ctx.history.finish(run, records.FAILED, settings.keep, message=error.message)
+            raise
     doing = "Rolling back migrations" if request.trigger == records.ROLLBACK else "Running migrations"
     output.info1(f"{doing} for {app}: {plan.command}")
     output.verbose(f"from {plan.source} in {request.image} (run {run.id})")
-    log = ctx.history.open_log(run)
     stream = output.IndentedStream(sys.stdout.buffer, log)
     observer = Observer(ctx.docker, app, prepared.database, settings.get("database-image"), interrupts.check)
 
@@ -281,7 +295,7 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     if plan.action != RUN:
         output.verbose(f"Action:   skip, {plan.reason}")
         return
-    spec, config_keys, piped, _, database = prepare(ctx, request, image, plan.command, settings, 0)
+    spec, config_keys, piped, _, database, _, _ = prepare(ctx, request, image, plan.command, settings, 0)
     output.verbose(f"Command:  {plan.command}")
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
@@ -289,6 +303,9 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     output.verbose(f"Config:   {', '.join(config_keys) or '(none)'}")
     output.verbose(f"Database: {database.shown} (observed before and after the run)" if isinstance(database, Target)
                    else f"Database: not observed, {database.reason}")
+    mode = settings.get("preflight")
+    output.verbose(f"Preflight: {mode}" + ("" if mode == preflight.OFF else
+                                           " (first on a copy of the production schema in a throwaway server)"))
     if piped:
         output.verbose(f"Piped:    {', '.join(piped)} (read by the docker client itself: "
                        "passed in --env-file from a pipe)")

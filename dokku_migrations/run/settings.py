@@ -82,6 +82,13 @@ def parse_image(value: str) -> str:
     return value
 
 
+def parse_preflight(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("off", "warn", "block"):
+        raise UserError(f"'{value}' is not a pre-flight mode: use off, warn or block")
+    return lowered
+
+
 def parse_rules(value: str) -> str:
     """Rules are stored one per line; each is checked as `set` receives it."""
     rules = [line for line in value.split("\n") if line.strip()]
@@ -111,6 +118,9 @@ KEYS: Dict[str, Key] = {key.name: key for key in (
     Key("cpus", "", parse_cpus),
     Key("database-url-key", "DATABASE_URL", parse_env_key),
     Key("database-image", "", parse_image),
+    # off by default: a pre-flight starts a second database server beside production on every deploy
+    # (memory, seconds); an app opts in. See help.txt and the README's "Pre-flight".
+    Key("preflight", "off", parse_preflight),
 )}
 
 
