@@ -137,7 +137,9 @@ class SchemaCopy:
         self.tables = locks.Tables()
         self.reaper: Optional[reaper.Reaper] = None
         self.image = ""
+        self.shown_image = ""
         self.source = ""
+        self.count = 0
         self.version = ""
 
     @property
@@ -157,7 +159,12 @@ class SchemaCopy:
                                                    others)
         except Unobservable as error:
             raise CannotCopy(str(error)) from None
-        kind = kind_of(self.target.kind, self.image)
+        if self.image.startswith("sha256:"):  # a serving container's image, by id: shown by a tag of it
+            info = self.docker.inspect_image(self.image)
+            self.shown_image = info.repo_tags[0] if info and info.repo_tags else self.image[7:19]
+        else:
+            self.shown_image = self.image
+        kind = kind_of(self.target.kind, self.shown_image)
         database = self.target.database or (self.target.user if kind.family == POSTGRES else "")
         self.server = Throwaway(self.docker, kind, self.image, f"dm-preflight-{self.id}", self.label,
                                 more_labels=self.labels, user=self.target.user, database=database, internal=True,

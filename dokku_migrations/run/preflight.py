@@ -107,7 +107,7 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
             copy.migration = networking_of(ctx, app, spec_args, image.id, copy.labels)
             seconds = copy.open(ready_wait(os.environ, READY_WAIT_ENV))
             output.verbose(f"Copied the schema of {database.shown} ({copy.count} "
-                           f"{'table' if copy.count == 1 else 'tables'}) into a throwaway {copy.image} "
+                           f"{'table' if copy.count == 1 else 'tables'}) into a throwaway {copy.shown_image} "
                            f"({copy.source}) in {seconds:.1f}s")
             config = replaced(values, url_key, copy.url(values.get(url_key, "")))
             plain, piped, _ = clientenv.split_values(config)

@@ -30,6 +30,7 @@ RENAME_EXCHANGE = 2
 # renameat2 refused by the kernel (< 3.15), the filesystem, or across an overlayfs layer
 EXCHANGE_REFUSED = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EXDEV}
 RETRY = "then run 'sudo dokku plugin:install'"
+NATIVE_SCRIPTS = ("squawk",)  # squawk-cli's wheel ships its linter as a compiled program
 
 
 def requirements_stamp() -> str:
@@ -99,7 +100,7 @@ def pip_install(pip: List[str], *options: str) -> None:
     result = run([*pip, "install", "--quiet", "--disable-pip-version-check", "--no-input", "--no-deps",
                   "--require-hashes", *options, "-r", str(REQUIREMENTS)])
     if result.returncode != 0:
-        raise UserError(f"Could not install the plugin's Python packages (jsonpath-ng): {reason(result)}; "
+        raise UserError(f"Could not install the plugin's Python packages (jsonpath-ng, squawk-cli): {reason(result)}; "
                         "check that this host reaches the package index (pypi.org) and that no proxy alters "
                         f"downloads, {RETRY}")
 
@@ -111,6 +112,9 @@ def install_with_system_pip(target: Path) -> None:
     site-packages/bin would run the system Python, so they go."""
     site = site_packages(target)
     pip_install([sys.executable, "-m", "pip"], "--target", str(site))
+    for binary in NATIVE_SCRIPTS:  # a program, not a Python script: it belongs beside the environment's python
+        if (site / "bin" / binary).is_file():
+            os.replace(site / "bin" / binary, target / "bin" / binary)
     shutil.rmtree(site / "bin", ignore_errors=True)
 
 

@@ -16,7 +16,7 @@ from .host import REPO, Result, docker, plugin_files_only
 
 PLUGIN = "/var/lib/dokku/plugins/available/migrations"
 VENV = f"{PLUGIN}/.venv"
-PINNED = {"jsonpath_ng-1.7.0.dist-info", "ply-3.11.dist-info"}
+PINNED = {"jsonpath_ng-1.7.0.dist-info", "ply-3.11.dist-info", "squawk_cli-2.70.0.dist-info"}
 SYSTEM_PIPS = [pytest.param("pip22", id="ubuntu-22.04-pip-22.0.2"),
                pytest.param("pip24", id="ubuntu-24.04-pip-24.0-pep-668")]
 
@@ -98,6 +98,8 @@ def machine(docker_available) -> Iterator[Callable[..., Machine]]:
 def assert_environment_works(host: Machine) -> None:
     imported = host.exec(f"{VENV}/bin/python", "-c", "import jsonpath_ng")
     assert imported.code == 0, imported.output
+    linter = host.exec(f"{VENV}/bin/squawk", "--version")  # the pre-flight's linter, beside the environment's python
+    assert linter.code == 0 and "2.70.0" in linter.output, linter.output
     # a real call through the shims' entry point, as the dokku user (help never calls Docker)
     helped = host.exec(f"{PLUGIN}/bin/run", "command", "migrations:help", user="dokku",
                        env={"DOKKU_LIB_ROOT": "/var/lib/dokku", "DOCKER_BIN": "/bin/true"})
@@ -147,7 +149,7 @@ def test_install_with_the_system_pip_refuses_a_package_whose_hash_does_not_match
     result = host.install()
 
     line = assert_one_line_failure(result)
-    assert "Could not install the plugin's Python packages (jsonpath-ng)" in line
+    assert "Could not install the plugin's Python packages (jsonpath-ng, squawk-cli)" in line
     assert "DO NOT MATCH THE HASHES" in line
     assert line.endswith("then run 'sudo dokku plugin:install'")
     assert ".venv" not in host.plugin_entries() and ".venv.new" not in host.plugin_entries()
