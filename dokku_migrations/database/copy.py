@@ -96,7 +96,7 @@ def dump(docker: Docker, app: str, target: Target, image: str, migration: Dict[s
     if code == "127" and missing:
         raise NoDumpTool(f"{image} has no {missing}, so the schema of {target.shown} cannot be copied")
     if code != "0":
-        raise UserError(f"Could not copy the schema of {target.shown}: {last_words(said[:end]) or f'exit {code}'}")
+        raise UserError(f"{target.shown} did not answer the dump: {last_words(said[:end]) or f'exit {code}'}")
     return out
 
 

@@ -40,7 +40,11 @@ READY_WAIT_ENV = "DM_PREFLIGHT_DATABASE_WAIT"
 
 
 class Failed(UserError):
-    """The pre-flight proved the migration fails (or could not prove anything)."""
+    """The pre-flight proved the migration fails."""
+
+
+class CouldNotRun(Failed):
+    """The pre-flight could not prove anything: no client image, production unreachable…"""
 
 
 def probe_args(args: List[str], image_id: str, session: Dict[str, str]) -> List[str]:
@@ -95,7 +99,7 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
     sent. Failed when it could not run; Interrupted passes through (everything removed first)."""
     if not isinstance(database, Target):
         reason = getattr(database, "reason", "the database URL cannot be read")
-        raise Failed(f"The pre-flight cannot copy the schema of {app}'s database: {reason}")
+        raise CouldNotRun(f"The pre-flight cannot copy the schema of {app}'s database: {reason}")
     url_key = settings.get("database-url-key")
     docker = ctx.docker
     removed = remove_leftovers(docker, app)
@@ -121,7 +125,7 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
                 raise Interrupted(result.interrupted)
             seen = copy.findings()
         except CannotCopy as error:
-            raise Failed(f"The pre-flight could not copy the schema: {error.message}") from None
+            raise CouldNotRun(f"The pre-flight could not copy the schema: {error.message}") from None
         except Interrupted:
             copy.close(interrupted=True)
             raise
@@ -172,6 +176,10 @@ def gate(ctx: Context, app: str, mode: str, image: ImageInfo, kind: str, command
                          "containers were removed, and production was not touched")
         raise
     except Failed as error:
+        if mode == BLOCK and isinstance(error, CouldNotRun):
+            raise CouldNotRun(f"{error.message}. Deploys of {app} stop while its pre-flight cannot run (preflight is "
+                              f"block): fix that, or let them go on with 'dokku migrations:set {app} preflight warn'") \
+                from None
         if mode == BLOCK:
             raise Failed(f"{error.message}. Fix the migration and deploy again, or let deploys go on despite a "
                          f"failed pre-flight with 'dokku migrations:set {app} preflight warn'") from None
