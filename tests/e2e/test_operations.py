@@ -136,6 +136,9 @@ BAD_VALUES = {
     "keep": ("7", "0"),
     "memory": ("512m", "lots"),
     "cpus": ("1.5", "1;2"),
+    "database-url-key": ("REPORTING_URL", "NOT A KEY"),
+    "database-image": ("postgres:16", "postgres:16; rm -rf /"),
+    "preflight": ("block", "sometimes"),
 }
 
 

@@ -294,3 +294,10 @@ def test_deleting_an_app_removes_its_settings_only(store):
     store.set(GLOBAL, "timeout", "90")
     store.delete("web")
     assert (store.read("web"), store.read(GLOBAL)) == ({}, {"timeout": "90"})
+
+
+def test_preflight_is_off_by_default_and_takes_off_warn_or_block():
+    assert resolve({}, {}).get("preflight") == "off"
+    assert [KEYS["preflight"].parse(value) for value in ("off", "WARN", " block ")] == ["off", "warn", "block"]
+    with pytest.raises(UserError, match="^'sometimes' is not a pre-flight mode: use off, warn or block$"):
+        KEYS["preflight"].parse("sometimes")
