@@ -263,3 +263,27 @@ def test_the_url_scheme_follows_the_apps_database_scheme_variable_as_on_dokku(im
     assert result.returncode == 0, result.stdout + result.stderr
     assert "DATABASE_URL=postgresql://postgres:***@db:5432/postgres" in result.stdout
     assert "       scheme postgresql" in result.stdout
+
+
+def test_try_shows_every_statement_its_migrations_sent_with_locks_and_lint(images):
+    migrations = {"1700000000001_widgets.js": create_table("widgets"), "1700000000002_price.js": (
+        "exports.up = (pgm) => { pgm.addColumn('widgets', { price: { type: 'integer', default: 0 } });\n"
+        "  pgm.createIndex('widgets', 'name'); };\n")}
+
+    result = run_try(images.node_app("shop", "v2", migrations), *PG)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "-----> What the migrations sent" in out
+    assert ('         ALTER TABLE "widgets" ADD "price" integer DEFAULT ?\n'
+            "           public.widgets: ACCESS EXCLUSIVE (blocks reads and writes), rewrites: no\n") in out, out
+    assert "           public.widgets: SHARE (blocks writes), rewrites: no; builds an index" in out
+    assert "           require-concurrent-index-creation: " in out
+    assert out.index("What the migrations sent") < out.index("-----> Migrations succeeded in ")
+
+
+def test_try_counts_the_statements_a_mariadb_migration_sent(images):
+    result = run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "statements sent\n       (the lock report and the lint are for PostgreSQL)" in result.stdout
