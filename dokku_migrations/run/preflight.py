@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 from dokku_migrations.common import interrupts, output
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.context import Context
-from dokku_migrations.database.preflight import DATA_CAVEAT, CannotCopy, SchemaCopy, remove_leftovers
+from dokku_migrations.database.preflight import DATA_CAVEAT, Findings, SchemaCopy, remove_leftovers
 from dokku_migrations.database.server import ready_wait
 from dokku_migrations.database.url import Target
 from dokku_migrations.docker import clientenv, labels
@@ -108,8 +108,13 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
     copy = SchemaCopy(docker, app, database, settings.get("database-image"), {}, os.environ, interrupts.check)
     try:
         try:
-            copy.migration = networking_of(ctx, app, spec_args, image.id, copy.labels)
-            seconds = copy.open(ready_wait(os.environ, READY_WAIT_ENV))
+            try:
+                copy.migration = networking_of(ctx, app, spec_args, image.id, copy.labels)
+                seconds = copy.open(ready_wait(os.environ, READY_WAIT_ENV))
+            except Interrupted:
+                raise
+            except UserError as error:  # no client image, no dump tool, production unreachable, a failed restore
+                raise CouldNotRun(f"The pre-flight could not copy the schema: {error.message}") from None
             output.verbose(f"Copied the schema of {database.shown} ({copy.count} "
                            f"{'table' if copy.count == 1 else 'tables'}) into a throwaway {copy.shown_image} "
                            f"({copy.source}) in {seconds:.1f}s")
@@ -123,9 +128,7 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
             interrupts.check()
             if result.interrupted:
                 raise Interrupted(result.interrupted)
-            seen = copy.findings()
-        except CannotCopy as error:
-            raise CouldNotRun(f"The pre-flight could not copy the schema: {error.message}") from None
+            seen = captured(copy)
         except Interrupted:
             copy.close(interrupted=True)
             raise
@@ -141,11 +144,22 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
         output.info1(f"Pre-flight failed after {result.seconds:.1f}s")
     else:
         output.info1(f"Pre-flight passed in {result.seconds:.1f}s")
-    output.verbose("\n".join(seen.lines() + [DATA_CAVEAT]))
+    said = seen.lines() if isinstance(seen, Findings) else [f"Statements not captured: {seen}"]
+    output.verbose("\n".join(said + [DATA_CAVEAT]))
     if outcome.message:
         raise Failed(f"Pre-flight of {app} failed on a copy of the production schema, which was removed; production "
                      f"was not touched: {outcome.message}")
     return result
+
+
+def captured(copy: SchemaCopy) -> "Findings | str":
+    """What the migration sent; a log that cannot be read back takes nothing from the outcome."""
+    try:
+        return copy.findings()
+    except Interrupted:
+        raise
+    except UserError as error:
+        return error.message
 
 
 def networking_of(ctx: Context, app: str, spec_args: List[str], image_id: str,
