@@ -35,7 +35,7 @@ COPY_SECONDS = 300
 DATA_CAVEAT = ("A schema-only copy holds no rows: failures that depend on the data (a NOT NULL or unique "
                "constraint the rows break, a cast a value fails) and the time a rewrite of a big table takes "
                "show only in production")
-WIDTH = 72
+WIDTH = 100
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 
 

@@ -14,6 +14,7 @@ import signal
 import sys
 
 DISMISS = b"d"
+PASSES = 30
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
@@ -49,11 +50,12 @@ def spawn(label: str, env: dict) -> Reaper:
     return Reaper(write_end)
 
 
-def remove(engine, label: str) -> None:
-    """Every container, then every network, carrying `label`, through the Engine API."""
+def remove(engine, label: str) -> int:
+    """Every container, then every network, carrying `label`, through the Engine API: how many were found."""
     import json
     query = {"all": "1", "filters": json.dumps({"label": [label]})}
-    for container in engine.json("GET", "/containers/json", "listing a pre-flight's containers", query=query) or []:
+    containers = engine.json("GET", "/containers/json", "listing a pre-flight's containers", query=query) or []
+    for container in containers:
         engine.remove(container["Id"])
     networks = engine.json("GET", "/networks", "listing a pre-flight's networks",
                            query={"filters": json.dumps({"label": [label]})}) or []
@@ -62,6 +64,7 @@ def remove(engine, label: str) -> None:
             engine.request("DELETE", f"/networks/{network['Id']}", "removing a pre-flight's network")
         except Exception:
             pass
+    return len(containers) + len(networks)
 
 
 def main(argv: list[str]) -> int:
@@ -71,8 +74,18 @@ def main(argv: list[str]) -> int:
     select.select([fd], [], [])
     if os.read(fd, 1):
         return 0
+    import time
+
     from dokku_migrations.docker.engine import Engine
-    remove(Engine(os.environ), label)
+    engine = Engine(os.environ)
+    # A Docker call the plugin had under way when it died (a container being created) may still land:
+    # passes go on until two in a row find nothing.
+    quiet = 0
+    for _ in range(PASSES):
+        quiet = quiet + 1 if remove(engine, label) == 0 else 0
+        if quiet >= 2:
+            break
+        time.sleep(1.0)
     return 0
 
 
