@@ -51,6 +51,7 @@ class Findings:
     family: str
     statements: List[str] = field(default_factory=list)
     rows: List[Tuple[int, locks.Lock]] = field(default_factory=list)  # (statement index, lock)
+    scope: str = "production tables"
     warnings: List[lint.Finding] = field(default_factory=list)
     lint_note: str = ""
 
@@ -61,7 +62,7 @@ class Findings:
         if self.family != POSTGRES:
             return said + ["(the lock report and the lint are for PostgreSQL)"]
         if self.rows:
-            said.append("Locks on production tables:")
+            said.append(f"Locks on {self.scope}:")
             for index, lock in self.rows:
                 rewrite = "rewrites: yes" if lock.rewrites else "rewrites: maybe" if lock.rewrites is None \
                     else "rewrites: no"
@@ -69,7 +70,7 @@ class Findings:
                 said.append(f"  {redact(self.statements[index], WIDTH)}")
                 said.append(f"    {lock.table}: {lock.mode} ({locks.BLOCKS[lock.mode]}), {rewrite}{effect}")
         else:
-            said.append("Locks on production tables: none (no statement touched a table that exists in production)")
+            said.append(f"Locks on {self.scope}: none (no statement touched one)")
         if self.lint_note:
             said.append(self.lint_note)
         elif self.warnings:
@@ -149,6 +150,11 @@ class SchemaCopy:
         return self.target.host if HOSTNAME.fullmatch(self.target.host) and not self.target.host.replace(
             ".", "").isdigit() else "db"
 
+    def watch(self) -> None:
+        """The reaper, before anything is started: it removes what carries this copy's label if the plugin dies."""
+        if self.reaper is None:
+            self.reaper = reaper.spawn(self.label, dict(self.env))
+
     def open(self, ready_wait: float) -> float:
         """Starts the server, copies the schema, switches the capture on: the seconds it took.
         CannotCopy when there is nothing to copy with or from; Interrupted passes through."""
@@ -169,7 +175,7 @@ class SchemaCopy:
         self.server = Throwaway(self.docker, kind, self.image, f"dm-preflight-{self.id}", self.label,
                                 more_labels=self.labels, user=self.target.user, database=database, internal=True,
                                 aliases=[self.host])
-        self.reaper = reaper.spawn(self.label, dict(self.env))
+        self.watch()
         self.server.launch(logged=True)
         try:
             schema = copy.dump(self.docker, self.app, self.target, self.image, self.migration, self.labels,

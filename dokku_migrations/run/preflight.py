@@ -109,6 +109,7 @@ def prove(ctx: Context, app: str, image: ImageInfo, kind: str, command: str, spe
     try:
         try:
             try:
+                copy.watch()
                 copy.migration = networking_of(ctx, app, spec_args, image.id, copy.labels)
                 seconds = copy.open(ready_wait(os.environ, READY_WAIT_ENV))
             except Interrupted:

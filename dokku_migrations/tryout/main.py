@@ -233,7 +233,9 @@ class Session:
         stand after the run (the throwaway starts empty). Never fails `try`: a reason instead."""
         try:
             statements = self.capture.statements()
-            return findings(self.kind.family, statements, self.capture.tables(), self.capture.version())
+            seen = findings(self.kind.family, statements, self.capture.tables(), self.capture.version())
+            seen.scope = "tables"
+            return seen
         except Interrupted:
             raise
         except UserError as error:
@@ -357,8 +359,8 @@ def say_findings(seen: "Findings | str") -> None:
     output.info1("What the migrations sent")
     output.verbose("\n".join(seen.lines()))
     if seen.family == POSTGRES.family:
-        output.verbose("(locks as each statement takes them where its table already exists, as in production "
-                       "when this migration runs after the ones before it)")
+        output.verbose("(the locks each statement takes where its table already exists: in production, where the "
+                       "migrations before it have run)")
 
 
 def prepare(docker: Docker, options: argparse.Namespace) -> Tuple[ImageInfo, str, str, Database]:

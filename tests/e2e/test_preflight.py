@@ -242,7 +242,8 @@ def test_a_signal_during_the_copy_removes_everything_and_stops_the_deploy(host, 
 def test_a_sigkilled_plugin_leaves_nothing_of_its_pre_flight_behind(host, images, app):
     live_with_widgets(host, images, app)
     deploy = host.spawn("git:from-image", app, images.node_app("shop", "v2", HANGING, scripts=SCRIPTS))
-    wait_for("the throwaway server", lambda: preflight_left(app), timeout=120)
+    wait_for("the throwaway server", lambda: docker("container", "ls", "-q", "--filter", "name=dm-preflight-",
+                                                    "--filter", f"label={PREFLIGHT_LABEL}={app}"), timeout=120)
 
     os.kill(plugin_pid(app), signal.SIGKILL)
     deploy.communicate(timeout=120)
@@ -250,6 +251,21 @@ def test_a_sigkilled_plugin_leaves_nothing_of_its_pre_flight_behind(host, images
     # its reaper, a process of its own, removes the server, its network and the copy's migration
     assert wait_for("the pre-flight's containers and network to go", lambda: preflight_left(app) == "", timeout=60)
     assert columns(app) == "id,name"
+
+
+def test_the_next_pre_flight_removes_what_a_killed_one_and_its_reaper_left(host, images, app):
+    live_with_widgets(host, images, app, mode="off")
+    left = [f"--label={PREFLIGHT_LABEL}={app}", "--label=com.dokku.migrations.preflight-session=0dead0"]
+    docker("network", "create", *left, "dm-preflight-0dead0")
+    docker("container", "create", *left, "--network=dm-preflight-0dead0", "--name=dm-preflight-0dead0-postgres",
+           "dm-postgres:15")
+    image = host.app_image(app, images.node_app("shop", "v2", ADD_PRICE, scripts=SCRIPTS))
+
+    result = host.dokku("migrations:preflight", app, "--image", image)
+
+    assert result.code == 0, result.output
+    assert f"       Removed 2 left-overs of an earlier pre-flight of {app}\n" in result.stdout
+    assert preflight_left(app) == ""
 
 
 def test_without_squawk_the_pre_flight_reports_the_rest_and_says_once_how_to_get_it(host, images, app):

@@ -278,7 +278,8 @@ def test_try_shows_every_statement_its_migrations_sent_with_locks_and_lint(image
     assert ('         ALTER TABLE "widgets" ADD "price" integer DEFAULT ?\n'
             "           public.widgets: ACCESS EXCLUSIVE (blocks reads and writes), rewrites: no\n") in out, out
     assert "           public.widgets: SHARE (blocks writes), rewrites: no; builds an index" in out
-    assert "           require-concurrent-index-creation: " in out
+    assert "       Locks on tables:\n" in out
+    assert "           require-lock-timeout: " in out  # squawk, on the ALTER TABLE
     assert out.index("What the migrations sent") < out.index("-----> Migrations succeeded in ")
 
 
