@@ -7,6 +7,8 @@ import json
 import os
 import signal
 
+import pytest
+
 from .apps import create_table
 from .conftest import service_of
 from .host import docker, http_get, psql
@@ -27,7 +29,7 @@ from .recipes import (  # noqa: F401 (fixtures)
     recipe_deps,
     recipes,
 )
-from .test_faults import plugin_pid, wait_for
+from .test_faults import plugin_pid, run_finished, wait_for
 from .test_try import MARIADB_MIGRATE
 
 PREFLIGHT_LABEL = "com.dokku.migrations.preflight"
@@ -221,22 +223,24 @@ def test_a_pre_flight_that_times_out_stops_the_deploy_and_its_migration_could_no
     assert preflight_left(app) == ""
 
 
-def test_a_signal_during_the_copy_removes_everything_and_stops_the_deploy(host, images, app):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGQUIT], ids=lambda s: s.name)
+def test_a_signal_during_the_copy_removes_everything_and_stops_the_deploy(host, images, app, signum):
     live_with_widgets(host, images, app)
     deploy = host.spawn("git:from-image", app, images.node_app("shop", "v2", ADD_PRICE, scripts=SCRIPTS))
     wait_for("the throwaway server", lambda: preflight_left(app), timeout=120)
 
-    os.killpg(deploy.pid, signal.SIGINT)
+    os.killpg(deploy.pid, signum)  # Ctrl-C, a stop, `dokku builds:cancel`: to the deploy's process group
     out, _ = deploy.communicate(timeout=120)
+
+    run = run_finished(host, app)  # the deploy's own output went with its tee, which the signal ended too
 
     assert deploy.returncode != 0
     assert "Pre-flight passed" not in out and f"Running migrations for {app}" not in out
-    assert preflight_left(app) == ""
+    assert wait_for("nothing left", lambda: preflight_left(app) == "", timeout=30)
     assert columns(app) == "id,name"
-    run = host.history(app)[0]  # the deploy's own output went with its tee, which the SIGINT ended too
     assert run["status"] == "interrupted"
-    assert run["message"] == ("Interrupted by SIGINT during the pre-flight: its throwaway database and containers "
-                              "were removed, and production was not touched")
+    assert run["message"] == (f"Interrupted by {signum.name} during the pre-flight: its throwaway database and "
+                              "containers were removed, and production was not touched")
 
 
 def test_a_sigkilled_plugin_leaves_nothing_of_its_pre_flight_behind(host, images, app):
