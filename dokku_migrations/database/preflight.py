@@ -26,7 +26,7 @@ from dokku_migrations.database import copy, lint, locks, reaper
 from dokku_migrations.database.capture import Capture
 from dokku_migrations.database.client import Unobservable, client_image, networking
 from dokku_migrations.database.server import Throwaway, kind_of, remove_labelled
-from dokku_migrations.database.statements import redact
+from dokku_migrations.database.shape import shape
 from dokku_migrations.database.url import POSTGRES, Target
 from dokku_migrations.docker import labels
 from dokku_migrations.docker.client import Docker
@@ -56,7 +56,7 @@ class Findings:
     lint_note: str = ""
 
     def lines(self) -> List[str]:
-        """The report under the outcome, literals redacted (never a value, never a row)."""
+        """The report under the outcome, statements by their shape (never a value, never a row)."""
         count = len(self.statements)
         said = [f"{count} {'statement' if count == 1 else 'statements'} sent"]
         if self.family != POSTGRES:
@@ -67,7 +67,7 @@ class Findings:
                 rewrite = "rewrites: yes" if lock.rewrites else "rewrites: maybe" if lock.rewrites is None \
                     else "rewrites: no"
                 effect = f"; {lock.effect}" if lock.effect and lock.rewrites is not None else ""
-                said.append(f"  {redact(self.statements[index], WIDTH)}")
+                said.append(f"  {shape(self.statements[index], self.family, WIDTH)}")
                 said.append(f"    {lock.table}: {lock.mode} ({locks.BLOCKS[lock.mode]}), {rewrite}{effect}")
         else:
             said.append(f"Locks on {self.scope}: none (no statement touched one)")
@@ -76,7 +76,7 @@ class Findings:
         elif self.warnings:
             said.append(f"squawk: {len(self.warnings)} {'warning' if len(self.warnings) == 1 else 'warnings'}")
             for index in dict.fromkeys(warning.statement for warning in self.warnings):
-                said.append(f"  {redact(self.statements[index], WIDTH)}")
+                said.append(f"  {shape(self.statements[index], self.family, WIDTH)}")
                 for warning in self.warnings:
                     if warning.statement == index:
                         said.append(f"    {warning.rule}: {warning.message}")

@@ -7,8 +7,7 @@ script), the server logs what reached it. PostgreSQL logs `statement: …` (simp
 per `Query` or `Execute`. Parameters of prepared statements (PostgreSQL's DETAIL lines) are values,
 never read.
 
-Pure: parsing, splitting a text into statements, and the redaction that keeps literals (values,
-passwords, rows) out of everything shown.
+Pure: parsing and splitting a text into statements (what is shown of one is its shape: shape.py).
 """
 
 import binascii
@@ -44,7 +43,7 @@ _TOKEN = re.compile(r"""
 
 
 def tokenize(sql: str) -> Iterator[Token]:
-    """SQL as PostgreSQL and MySQL lex it, closely enough to split and redact: quotes, dollar
+    """SQL as PostgreSQL and MySQL lex it, closely enough to split it and find its tables: quotes, dollar
     quotes and comments are whole tokens (MySQL's double-quoted strings count as identifiers)."""
     at = 0
     while at < len(sql):
@@ -80,42 +79,6 @@ def _flush(parts: List[str], into: List[str]) -> None:
     text = "".join(parts).strip()
     if text:
         into.append(text)
-
-
-def redact(statement: str, width: int = 0) -> str:
-    """One line, literals replaced by `?` (strings, dollar-quoted bodies, numbers outside a type's
-    parentheses are all values): safe to show. `width` shortens it with an ellipsis."""
-    parts: List[str] = []
-    depth_after_type = 0
-    previous = ""
-    for token in tokenize(statement):
-        if token.kind == "comment":
-            continue
-        if token.kind == "space":
-            if parts and parts[-1] != " ":
-                parts.append(" ")
-            continue
-        value = token.kind == "string" or (token.kind == "number" and not (depth_after_type and
-                                                                             previous in ("(", ",")))
-        if value:
-            parts.append("?")
-        else:
-            parts.append(token.text)
-        if token.kind == "punct" and token.text == "(" and previous.lower() in TYPE_WORDS:
-            depth_after_type += 1
-        elif token.kind == "punct" and token.text == ")" and depth_after_type:
-            depth_after_type -= 1
-        previous = token.text.lower()
-    text = "".join(parts).strip()
-    if width and len(text) > width:
-        text = text[:width - 1].rstrip() + "…"
-    return text
-
-
-# Words a number in parentheses follows as a length, precision or scale, not as a value.
-TYPE_WORDS = {"varchar", "char", "character", "varying", "numeric", "decimal", "bit", "varbit", "time", "timestamp",
-              "timestamptz", "interval", "float", "int", "integer", "bigint", "smallint", "tinyint", "mediumint",
-              "double", "real", "binary", "varbinary", "datetime", "text", "blob", "enum", "year", "nvarchar"}
 
 
 def from_postgres_csv(text: str, database: str) -> List[str]:

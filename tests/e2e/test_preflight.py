@@ -333,7 +333,7 @@ def test_a_django_migration_is_proven_on_the_copy_with_its_locks(host, recipes, 
     assert result.code == 0, result.output
     out = result.stdout
     assert "       Applying notes.0002_title... OK" in out[:out.index("-----> Pre-flight passed")]
-    assert ('         ALTER TABLE "notes_note" ADD COLUMN "title" varchar(100) DEFAULT ? NOT NULL\n'
+    assert ('         ALTER TABLE "notes_note" ADD COLUMN "title" varchar(?) DEFAULT ? NOT NULL\n'
             "           public.notes_note: ACCESS EXCLUSIVE (blocks reads and writes), rewrites: no\n") in out, out
     assert "           public.django_content_type: ROW EXCLUSIVE" in out  # Django's post_migrate writes
     assert psql(service_of(app), "SELECT count(*) FROM django_migrations WHERE name = '0002_title'") == "1"
