@@ -20,12 +20,14 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.rules import DEFAULT_RULES as DEFAULT_RULES  # with the head start's, in rules.py
 from dokku_migrations.common.rules import DEFAULT_WORKDIR
+from dokku_migrations.run import jsonc
 
 # Where a project declares how to undo its last migrations, for `migrations:rollback`.
 ROLLBACK_RULES = ("app.json:$.migrations.rollback",)
 MAX_NESTING = 200
-# Read by `try` only: a deploy migrates whatever database the app is linked to.
+# The file Dokku reads as JSON with comments (jsonc.py), wherever a rule finds it.
 APP_JSON = "app.json"
+# Read by `try` only: a deploy migrates whatever database the app is linked to.
 DATABASE_PATH = "$.migrations.database"
 # `$` then `.name` steps, a name bare (as jsonpath-ng's lexer reads an identifier) or quoted without escapes.
 DOTTED = re.compile(r"""\$(?:\.(?:[A-Za-z_][A-Za-z0-9_-]*|"[^"\\]+"|'[^'\\]+'))+""")
@@ -134,19 +136,34 @@ def candidate_paths(rule: Rule, workdir: str) -> List[str]:
 
 
 def load_json(path: str, data: bytes, otherwise: str = SET_COMMAND) -> object:
-    """Parses a manifest; a broken one stops the deploy rather than silently skipping migrations."""
+    """Parses a manifest; a broken one stops the deploy rather than silently skipping migrations.
+    An app.json is read as Dokku reads it (jsonc.py): comments and trailing commas allowed, a file of
+    whitespace only an empty object. (A byte order mark is dropped: Dokku's copy out of an image drops
+    it too, plugins/common/docker.go CopyFromImage's dos2unix.)"""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path} in the image is not valid UTF-8: fix it, or {otherwise}")
+    if posixpath.basename(path) == APP_JSON:
+        if not text.strip():
+            return {}
+        try:
+            text = jsonc.standardize(text)
+        except ValueError as error:
+            raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or {otherwise}")
     if nesting_depth(text) > MAX_NESTING:
         raise UserError(f"{path} in the image is nested more than {MAX_NESTING} levels deep: refusing to read it")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=not_json)
     except RecursionError:
         raise UserError(f"{path} in the image is nested too deeply to read")
     except ValueError as error:
         raise UserError(f"{path} in the image is not valid JSON ({error}): fix it, or {otherwise}")
+
+
+def not_json(word: str) -> object:
+    """Python's decoder takes NaN and Infinity; JSON, Go, npm and Composer do not."""
+    raise ValueError(f"{word} is not a JSON value")
 
 
 def nesting_depth(text: str) -> int:

@@ -345,7 +345,7 @@ def test_a_broken_manifest_offers_the_callers_way_out():
 
 def test_an_app_json_that_is_not_json_is_refused_naming_its_path():
     with pytest.raises(UserError, match=r"^/app/app\.json in the image is not valid JSON"):
-        detect(DEFAULT, "/app", image_files({"/app/app.json": b'{"migrations": {"command": "x",}}'}))
+        detect(DEFAULT, "/app", image_files({"/app/app.json": b'{"migrations": {"command": "x" "y"}}'}))
 
 
 def test_json_nested_deeper_than_the_limit_is_refused_before_parsing():

@@ -322,7 +322,7 @@ def test_with_a_given_command_the_declaration_alone_is_read_from_app_json():
     assert docker.probes == [["/srv/app.json", "/app/app.json"]]
 
 
-@pytest.mark.parametrize("document", [b'{"migrations": {"command": "x",}}', b'{"migrations": "npm run migrate"}'],
+@pytest.mark.parametrize("document", [b'{"migrations": {"command": "x" "y"}}', b'{"migrations": "npm run migrate"}'],
                          ids=["not-json", "migrations-string"])
 def test_a_broken_app_json_points_at_the_command_flag_not_at_dokku_settings(document):
     files = ImageFiles(RecordingDocker({"/app/app.json": document}), image_at("/app"))
