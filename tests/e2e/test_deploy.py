@@ -7,6 +7,21 @@ from .conftest import service_of
 from .host import built_from, docker, http_get, psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+# As Dokku reads app.json since 0.37.0 (plugins/app-json/appjson.go ReadAppJSON: hujson, Standardize).
+COMMENTED_APP_JSON = """// The shop's app.json: Dokku's keys and this plugin's
+{
+  "scripts": {
+    "dokku": {
+      "predeploy": "echo Dokku read this app.json too", // Dokku runs it before the plugin
+    },
+  },
+  /* run before traffic switches,
+     from the incoming image */
+  "migrations": {
+    "command": "./node_modules/.bin/node-pg-migrate up",
+  },
+}
+"""
 
 
 def test_migration_is_applied_before_the_new_container_starts(host, images, app):
@@ -101,6 +116,19 @@ def test_a_malformed_package_json_stops_the_deploy_naming_the_file(host, images,
     assert result.failures[-1].endswith(f"fix it, or set the command with 'dokku migrations:set {app} command ...'")
     assert "Traceback" not in result.output
     assert host.web_containers(app) == []
+
+
+def test_a_commented_app_json_with_trailing_commas_names_the_command_that_runs(host, images, app):
+    image = images.node_app("commented", "v1", WIDGETS, extra={"app.json": COMMENTED_APP_JSON})
+
+    result = host.dokku("git:from-image", app, image)
+
+    assert result.code == 0, result.output
+    assert f"from /app/app.json $.migrations.command in dokku/{app}:latest" in result.stdout
+    assert "       Dokku read this app.json too" in result.stdout.splitlines()
+    assert host.history(app)[0]["command"] == "./node_modules/.bin/node-pg-migrate up"
+    assert psql(service_of(app), "SELECT name FROM pgmigrations") == "1700000000001_widgets"
+    assert http_get(host.web_containers(app)[0]) == "v1"
 
 
 def test_config_values_arrive_byte_exact(host, images, app):

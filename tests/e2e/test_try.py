@@ -246,6 +246,20 @@ def test_an_unsupported_type_declared_in_app_json_is_one_line_and_nothing_starts
     assert result.stdout == ""
 
 
+def test_a_commented_app_json_with_trailing_commas_is_read_as_dokku_reads_it(images):
+    app_json = ('{\n  // the database this project runs on\n'
+                '  "migrations": {"command": "true", "database": "mongodb:7",},\n'
+                '  /* the keys Dokku reads would follow */\n}\n')
+    image = images.build_files("commented-app-json", {"app.json": app_json},
+                               'FROM dm-base:bookworm\nWORKDIR /app\nCOPY . /app/\n')
+
+    result = run_try(image, *MARIADB)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(" !     Unsupported database type 'mongodb' in /app/app.json $.migrations.database")
+    assert result.stdout == ""
+
+
 def test_an_unsupported_type_in_the_flag_is_one_line_and_nothing_starts(images):
     result = run_try(example_image(images), "--database", "sqlite")
 

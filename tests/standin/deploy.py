@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
+import appjson
+import procfile
 from state import (
     builds_plugin,
     docker,
@@ -487,29 +489,39 @@ def drop_task_flags(args: List[str]) -> List[str]:
     return kept
 
 
-def extracted(plugin: str, app: str, name: str) -> Optional[str]:
-    """The process-specific copy made by core-post-extract (`<name>.$DOKKU_PID`), else the promoted one
-    (app-json getProcessSpecificAppJSONPath, ps getProcessSpecificProcfilePath)."""
+def extracted(plugin: str, app: str, name: str) -> Optional[Path]:
+    """The copy a deploy works with (app-json hasAppJSON + getProcessSpecificAppJSONPath, ps hasProcfile +
+    getProcessSpecificProcfilePath): none when core-post-extract marked it `<name>.$DOKKU_PID.missing`
+    (the source has no such file: the previous deploy's copy no longer counts), else the process-specific
+    `<name>.$DOKKU_PID`, else the one the last deploy promoted."""
     directory = lib_root() / "data" / plugin / app
-    for path in (directory / f"{name}.{env('DOKKU_PID')}", directory / name):
+    specific = directory / f"{name}.{env('DOKKU_PID')}"
+    if Path(f"{specific}.missing").exists():
+        return None
+    for path in (specific, directory / name):
         if path.is_file():
-            return path.read_text()
+            return path
     return None
 
 
-def app_json(app: str) -> dict:
-    """plugins/app-json/appjson.go GetAppJSON: the process-specific app.json, parsed."""
-    text = extracted("app-json", app, "app.json")
-    return json.loads(text) if text else {}
+def app_json(app: str) -> Optional[dict]:
+    """plugins/app-json/appjson.go GetAppJSON: the deploy's app.json as ReadAppJSON reads it (None when
+    there is none); AppJSONError when Dokku cannot read it."""
+    path = extracted("app-json", app, "app.json")
+    return appjson.read_app_json(path.read_bytes()) if path is not None else None
 
 
-def procfile_command(app: str, process_type: str) -> str:
-    """plugins/ps/functions.go getProcfileCommand: the command of a process type, $PORT expanded to 5000."""
-    for line in (extracted("ps", app, "Procfile") or "").splitlines():
-        name, sep, command = line.partition(":")
-        if sep and name.strip() == process_type:
-            return command.strip().replace("$PORT", "5000")
-    return ""
+def procfile_command(app: str, process_type: str, port: int = 5000) -> str:
+    """plugins/ps/triggers.go TriggerProcfileGetCommand → functions.go getProcfileCommand: nothing without
+    a Procfile; else `procfile-util show` with the port and the app's merged config as its env file
+    (procfile.py); ProcfileError, worded as Dokku words it, when procfile-util fails."""
+    path = extracted("ps", app, "Procfile")
+    if path is None:
+        return ""
+    try:
+        return procfile.show(path.read_text(), process_type, port, merged_config(app)).strip()
+    except procfile.ProcfileError as error:
+        raise procfile.ProcfileError(f"Error running procfile-util: {error}")
 
 
 def registry_post_release_builder(app: str, image: str) -> None:

@@ -10,9 +10,11 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
+import appjson
 import deploy
+from procfile import ProcfileError
 from state import (
     builds_plugin,
     docker,
@@ -28,6 +30,7 @@ from state import (
     root,
     verify_app_name,
     version,
+    warn,
     write_config,
 )
 
@@ -84,31 +87,54 @@ t_apps_post_app_rename_setup = t_apps_post_app_clone_setup
 
 # ----- app-json ---------------------------------------------------------------------------------
 def t_app_json_core_post_extract(app: str, work_dir: str = "", *rest: str) -> None:
-    """plugins/app-json/triggers.go TriggerCorePostExtract → plugins/common/common.go CorePostExtract."""
+    """plugins/app-json/triggers.go TriggerCorePostExtract → plugins/common/common.go CorePostExtract,
+    whose validator fires `app-json-is-valid` (plugins/cron/triggers.go TriggerAppJSONIsValid:
+    ReadAppJSON): an app.json Dokku cannot read stops the deploy here. The cron trigger's own
+    LogFailWithError streams first; app-json's then prints its trimmed stderr once more."""
     path = property_get_computed("app-json", app, "appjson-path", "app.json").strip("/") or "app.json"
-    extract_from_source(app, "app-json", path, "app.json")
+    copy = extract_from_source(app, "app-json", path, "app.json")
+    if copy is None:
+        return
+    try:
+        appjson.read_app_json(copy.read_bytes())
+    except appjson.AppJSONError as error:
+        warn(str(error))
+        log_fail_with_error(f"!     {error}")
 
 
 def t_app_json_pre_release_builder(builder: str, app: str, image: str, *rest: str) -> None:
-    """plugins/app-json/triggers.go TriggerPreReleaseBuilder: the `scripts.dokku.predeploy` task
-    (app.json `env` processing is not modelled)."""
-    command = deploy.app_json(app).get("scripts", {}).get("dokku", {}).get("predeploy", "")
+    """plugins/app-json/triggers.go TriggerPreReleaseBuilder → functions.go executeScript for
+    `scripts.dokku.predeploy` (app.json `env` processing is not modelled); getPhaseScript's error is
+    only printed (LogExclaim, on stdout), and the task skipped."""
+    command = ""
+    try:
+        command = appjson.predeploy(deploy.app_json(app))
+    except appjson.AppJSONError as error:
+        print(f" !     {error}", flush=True)
     if deploy.execute_script(app, image, image.split(":")[-1], "predeploy", command, "app.json"):
         sys.exit(1)
 
 
 def t_app_json_post_release_builder(builder: str, app: str, image: str, *rest: str) -> None:
-    """plugins/app-json/triggers.go TriggerPostReleaseBuilder: the Procfile `release` task
-    (procfile-get-command APP release 5000)."""
-    command = deploy.procfile_command(app, "release")
+    """plugins/app-json/triggers.go TriggerPostReleaseBuilder: the Procfile `release` task (getReleaseCommand:
+    procfile-get-command APP release 5000, its failure read as no command)."""
+    try:
+        command = deploy.procfile_command(app, "release")
+    except ProcfileError:
+        command = ""
     if deploy.execute_script(app, image, image.split(":")[-1], "release", command, "Procfile"):
         sys.exit(1)
 
 
 def t_app_json_app_json_get_content(app: str, *rest: str) -> None:
-    """plugins/app-json/triggers.go TriggerAppJSONGetContent: the process-specific app.json, or `{}`."""
-    text = deploy.extracted("app-json", app, "app.json")
-    print(json.dumps(json.loads(text), separators=(",", ":")) if text else "{}", end="")
+    """plugins/app-json/triggers.go TriggerAppJSONGetContent: `{}` without an app.json (hasAppJSON: a
+    `.missing` marker wins over an older copy), else json.Marshal of the AppJSON struct ReadAppJSON
+    filled (keys Dokku does not know are gone), without a newline."""
+    try:
+        document = deploy.app_json(app)
+    except appjson.AppJSONError as error:
+        log_fail_with_error(str(error))
+    print("{}" if document is None else appjson.marshal(document), end="")
 
 
 def t_app_json_core_post_deploy(app: str, *rest: str) -> None:
@@ -131,11 +157,12 @@ def t_app_json_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
 t_app_json_post_app_rename_setup = t_app_json_post_app_clone_setup
 
 
-def extract_from_source(app: str, plugin: str, path: str, name: str) -> None:
+def extract_from_source(app: str, plugin: str, path: str, name: str) -> Optional[Path]:
     """plugins/common/common.go CorePostExtract for a source-image app (the git `source-image` property):
     old copies removed, then plugins/common/docker.go CopyFromImage: a relative path joined to the
-    image's WorkingDir, read by `docker container cp` out of a container labelled with the app; a
-    missing file leaves `<name>.<DOKKU_PID>.missing`."""
+    image's WorkingDir, read by `docker container cp` out of a container labelled with the app, then
+    `dos2unix -l -n` (a byte order mark dropped, each CRLF two newlines) and one newline appended; a
+    missing or empty file leaves `<name>.<DOKKU_PID>.missing`. Returns the copy made, if any."""
     destination = data_dir(plugin, app)
     destination.mkdir(parents=True, exist_ok=True)
     for old in destination.glob(f"{name}.*"):
@@ -154,10 +181,11 @@ def extract_from_source(app: str, plugin: str, path: str, name: str) -> None:
                                  f"{cid}:{path}", "-"], capture_output=True)
         docker("container", "rm", "--force", cid, check=False)
         content = untar_single(copied.stdout) if copied.returncode == 0 else b""
-    if content:
-        specific.write_bytes(content)
-    else:
+    if not content:
         Path(f"{specific}.missing").touch()
+        return None
+    specific.write_bytes(content.removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n\n") + b"\n")
+    return specific
 
 
 def untar_single(data: bytes) -> bytes:
@@ -445,11 +473,23 @@ def t_ps_core_post_deploy(app: str, *rest: str) -> None:
     property_write("ps", app, "restore", "true")
 
 
-def t_ps_procfile_get_command(app: str, process_type: str, port: str = "5000", *rest: str) -> None:
-    """plugins/ps/triggers.go TriggerProcfileGetCommand."""
-    command = deploy.procfile_command(app, process_type)
+def t_ps_procfile_get_command(app: str, process_type: str, port: str = "", *rest: str) -> None:
+    """plugins/ps/triggers.go TriggerProcfileGetCommand (the port: common.ToInt, default 5000); a
+    procfile-util failure is the trigger's error."""
+    try:
+        command = deploy.procfile_command(app, process_type, to_int(port, 5000))
+    except ProcfileError as error:
+        log_fail_with_error(str(error))
     if command:
         print(command)
+
+
+def to_int(value: str, default: int) -> int:
+    """plugins/common/common.go ToInt: strconv.Atoi, else the default."""
+    try:
+        return int(value)
+    except ValueError:
+        return default
 
 
 def t_ps_post_create(app: str, *rest: str) -> None:
