@@ -85,6 +85,12 @@ class Host:
         shutil.copytree(REPO, self.plugin_dir, ignore=plugin_files_only, symlinks=True)
         (self.enabled / name).symlink_to(self.plugin_dir)
         self.set_version(version)
+        # Dokku waits 10 s after starting each process before it checks that it still runs (the checks
+        # plugin's global `default-wait` property); the tests' apps start in well under a second, so
+        # they set it to 0, the check itself still made (plugins/scheduler-docker-local/check-deploy).
+        checks = self.lib_root / "config" / "checks" / "--global"
+        checks.mkdir(parents=True)
+        (checks / "default-wait").write_text("0")
         HOSTS.append(self)
         subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),
                         str(self.lib_root / "config"), str(self.lib_root / "services")], check=True)

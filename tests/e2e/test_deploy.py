@@ -4,7 +4,8 @@ import json
 
 from .apps import FAILING_MIGRATION, create_table, echo_env
 from .conftest import service_of
-from .host import built_from, docker, http_get, psql
+from .host import RUN_LABEL, built_from, docker, http_get, psql
+from .spy import DockerSpy
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 # As Dokku reads app.json since 0.37.0 (plugins/app-json/appjson.go ReadAppJSON: hujson, Standardize).
@@ -153,13 +154,22 @@ def test_config_values_arrive_byte_exact(host, images, app):
 
 
 def test_the_database_host_resolves_only_through_the_apps_link(host, images, app):
+    """`dokku postgres:link` adds a deploy option; the docker-options plugin prints it in
+    docker-args-deploy, and the migration container is created with it, as app-json's task containers are."""
     image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
-    assert host.dokku("git:from-image", app, image).code == 0
-    options = (host.root / app / "DOCKER_OPTIONS_DEPLOY").read_text()
+    spy = DockerSpy(host.base / "spy-link")
+    try:
+        result = host.dokku("git:from-image", app, image, env=spy.env(host.env()["PATH"]))
+    finally:
+        spy.close()
     url = json.loads(host.trigger("config-export", app, "false", "true", "json").stdout)["DATABASE_URL"]
 
-    assert f"dokku-postgres-{service_of(app)}" in url
-    assert f"--link dokku.postgres.{service_of(app)}:dokku-postgres-{service_of(app)}" in options
+    assert result.code == 0, result.output
+    [create] = [argv for argv in spy.invocations() if argv[:2] == [b"container", b"create"]
+                and any(arg.startswith(f"--label={RUN_LABEL}=".encode()) for arg in argv)]
+    link = f"dokku.postgres.{service_of(app)}:dokku-postgres-{service_of(app)}".encode()
+    assert [b"--link", link] in [create[index:index + 2] for index in range(len(create))]
+    assert f"@dokku-postgres-{service_of(app)}:5432/" in url
     unlinked = docker("run", "--rm", "dm-base:bookworm", "getent", "hosts", f"dokku-postgres-{service_of(app)}",
                       check=False)
     assert unlinked == ""

@@ -158,9 +158,11 @@ def test_scheduler_deploy_checks_the_image_the_registry_tag_names_not_latest(hos
     assert [container["Image"] for container in host.web_containers(app)] == [running]
 
 
-def test_failing_deployed_app_triggers_are_ignored_as_dokku_ignores_them(host, images, app):
-    """get_deploying_app_image_name reads them with `local VAR=$(plugn trigger …)`: `local` masks the
-    exit status, and what a failing trigger printed still counts."""
+def test_failing_deployed_app_triggers_are_ignored_as_dokkus_scheduler_ignores_them(host, images, app):
+    """`dokku deploy` goes straight to scheduler-deploy (plugins/common/functions cmd-deploy), and
+    get_deploying_app_image_name reads the deployed-app-* triggers with `local VAR=$(plugn trigger …)`:
+    `local` masks the exit status, and what a failing trigger printed still counts. (ps:restart and
+    ps:scale never get that far: plugins/ps/ps.go Restart returns GetRunningImageTag's error.)"""
     running, _ = deploy_v1_then_failing_v2(host, images, app)
     docker("image", "tag", f"dokku/{app}:migrations-failed", f"dokku/{app}:2")
     broken = host.base / "broken-registry"
@@ -171,12 +173,12 @@ def test_failing_deployed_app_triggers_are_ignored_as_dokku_ignores_them(host, i
         hook.chmod(0o755)
     (host.enabled / "00_broken").symlink_to(broken)
     try:
-        restarted = host.dokku("ps:restart", app, env={"TAG": ""})
+        started = host.dokku("deploy", app, env={"TAG": ""})
         refused = host.dokku("deploy", app, env={"TAG": "2"})
     finally:
         (host.enabled / "00_broken").unlink()
 
-    assert restarted.code == 0, restarted.output
+    assert started.code == 0, started.output
     assert refused.code != 0
     assert f"Refusing to start dokku/{app}:2: its migrations failed" in refused.output
     assert [container["Image"] for container in host.web_containers(app)] == [running]

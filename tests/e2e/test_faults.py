@@ -86,6 +86,61 @@ def deploy_hanging_in_its_migration(host, images, app) -> Tuple[str, subprocess.
     return running, deploy, container
 
 
+def lock_holders(app: str) -> int:
+    """Rows in the lock table HOLD_LOCK_JS writes (none before it exists)."""
+    if psql(service_of(app), "SELECT to_regclass('migration_lock') IS NOT NULL") != "t":
+        return 0
+    return int(psql(service_of(app), "SELECT count(*) FROM migration_lock"))
+
+
+def plugin_or_watchdog(app: str) -> List[int]:
+    return processes_with(b"dokku_migrations", app.encode()) + \
+        processes_with(b"dokku_migrations.gate.watchdog", app.encode())
+
+
+def group_is_gone(pgid: int) -> bool:
+    """No process is left in the process group (the deploy's, started in a session of its own)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+# --- the deploy is told to stop -------------------------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["ctrl-c", "sigterm", "ssh-hangup"])
+def test_a_signal_to_the_deploys_process_group_stops_the_migration_gracefully_and_the_migrated_image_serves_on(
+        host, images, app, signum):
+    """A terminal's Ctrl-C, a `kill` of the deploy and an SSH session hanging up reach every process
+    of the deploy's group: Dokku's bash, plugn (which forwards it to its bash and waits), the build
+    capture's tee and the plugin. The plugin alone stops the migration: SIGTERM, the grace period in
+    which it releases its lock, then removal; the image that was migrated and serving serves on."""
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    [serving] = host.web_containers(app)
+    assert host.dokku("migrations:set", app, "command", "node hold-lock.js").code == 0
+    deploy = host.spawn("git:from-image", app, images.node_app("locky", "v2", WIDGETS,
+                                                                extra={"hold-lock.js": HOLD_LOCK_JS}))
+    wait_for("the migration to hold its lock", lambda: lock_holders(app) == 1)
+
+    os.killpg(deploy.pid, signum)
+    deploy.communicate(timeout=60)
+
+    assert deploy.returncode != 0
+    assert wait_for("every process of the deploy to end", lambda: group_is_gone(deploy.pid))
+    assert wait_for("the plugin and its watchdog to end", lambda: not plugin_or_watchdog(app))
+    assert migration_containers(app) == []
+    run = host.history(app)[0]
+    assert (run["status"], run["stopped_with"]) == ("interrupted", "SIGTERM")
+    assert run["message"].startswith(f"Interrupted by {signal.Signals(signum).name}: the migration was stopped")
+    assert lock_holders(app) == 0
+    assert image_id(f"dokku/{app}:latest") == serving["Image"]
+    assert [container["Id"] for container in host.web_containers(app)] == [serving["Id"]]
+    assert http_get(serving) == "v1"
+    assert host.dokku("ps:restart", app).code == 0
+    assert http_get(host.web_containers(app)[0]) == "v1"
+
+
 # --- the deploy dies ------------------------------------------------------------------------------
 def test_sigquit_to_the_deploys_process_group_stops_the_migration_and_keeps_the_old_version(host, images, bare_app):
     app = bare_app

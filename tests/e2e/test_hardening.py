@@ -51,30 +51,88 @@ def deployed_app_with_command(host, images, app, command: str) -> None:
 
 
 # --- interrupts ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("signum,delay", [(signal.SIGTERM, 0.0), (signal.SIGTERM, 0.4), (signal.SIGTERM, 1.2),
-                                          (signal.SIGTERM, 3.0), (signal.SIGINT, 0.4), (signal.SIGINT, 3.0)])
-def test_a_signal_at_any_moment_cleans_up_and_stops_with_non_zero(host, images, app, signum, delay):
+PAUSE_HOOK = """#!/bin/sh
+# Holds a run of {app} at this trigger until a signal ends it: the test knows where the run stands.
+[ "${position}" = "{app}" ] || exit 0
+touch "{marker}"
+sleep 60
+"""
+# Where a `migrations:run` stands when the signal comes, and how the test holds it there.
+PHASES = {
+    "asking Dokku for its docker args": ("docker-args-deploy", "1"),
+    "between the container's create and its start": ("post-container-create", "3"),
+    "while the migration runs": ("", ""),
+}
+
+
+def hold_at(host, app: str, trigger: str, position: str) -> Path:
+    """A plugin whose hook for `trigger` stops the run there (the app is argument `position`)."""
+    plugin = host.base / f"pause-{app}"
+    plugin.mkdir()
+    marker = plugin / "reached"
+    (plugin / trigger).write_text(PAUSE_HOOK.format(app=app, position=position, marker=marker))
+    os.chmod(plugin / trigger, 0o755)
+    os.chmod(plugin, 0o777)
+    (host.enabled / f"00_pause_{app}").symlink_to(plugin)
+    return marker
+
+
+def nothing_left_of(host, app: str, group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+        return False
+    except ProcessLookupError:
+        pass
+    return not (processes_with(b"dokku_migrations", app.encode()) or
+                processes_with(b"dokku_migrations.gate.watchdog", app.encode()) or
+                docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}",
+                       "--filter", "label=com.dokku.migrations.run") or
+                docker("container", "ls", "-aq", "--filter", f"label=com.dokku.migrations.probe={app}"))
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_process_group_at_each_phase_cleans_up_and_records_the_run_as_interrupted(
+        host, images, app, signum, phase):
     deployed_app_with_command(host, images, app, "sleep 60")
     runs_before = len(host.history(app))
-    process = host.spawn("migrations:run", app)
-    pid = plugin_pid(app)
-    time.sleep(delay)
+    trigger, position = PHASES[phase]
+    marker = hold_at(host, app, trigger, position) if trigger else None
+    try:
+        process = host.spawn("migrations:run", app)
+        if marker is not None:
+            wait_until(f"the run to reach {trigger}", marker.exists)
+        else:
+            wait_until("the migration to run", lambda: docker(
+                "container", "ls", "-q", "--filter", f"label=com.dokku.app-name={app}",
+                "--filter", "label=com.dokku.migrations.run", "--filter", "status=running"))
 
-    os.kill(pid, signum)
-    stdout, stderr = process.communicate(timeout=60)
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if marker is not None:
+            (host.enabled / f"00_pause_{app}").unlink()
 
     assert process.returncode != 0
+    assert f"Interrupted by {signal.Signals(signum).name}" in stderr
     assert "Traceback" not in stdout + stderr
-    assert docker("container", "ls", "-aq", "--filter", f"label=com.dokku.migrations.probe={app}").split() == []
-    assert lock_is_free(host, app)
+    wait_until("every process, container and probe of the run to be gone",
+               lambda: nothing_left_of(host, app, process.pid))
     runs = host.history(app)
-    assert all(r["status"] != "running" for r in runs), (stdout, stderr, runs)
-    if len(runs) > runs_before:
-        assert runs[0]["status"] == "interrupted"
-        assert f"Interrupted by {signal.Signals(signum).name}" in stderr
+    assert len(runs) == runs_before + 1
+    assert runs[0]["status"] == "interrupted", runs[0]
+    assert lock_is_free(host, app)
     leftovers = [p.name for p in (host.lib_root / "data" / "migrations" / app).rglob(".*")
                  if p.name not in (".lock", ".images.lock")]
     assert leftovers == []
+
+
+def wait_until(what: str, predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 # --- concurrency --------------------------------------------------------------------------------
@@ -306,14 +364,21 @@ def test_a_package_json_symlinked_outside_the_app_is_read_from_the_image_not_the
     assert host.history(app)[0]["status"] == "succeeded"
 
 
-def test_a_config_key_that_is_not_an_environment_name_never_reaches_a_deploy(host, images, app):
-    """Dokku refuses it before writing anything (plugins/config/config.go validateKey), so the
-    plugin's own check of config keys only guards against a hand-edited env file."""
-    result = host.dokku("config:set", "--no-restart", app, "BAD KEY=x", "GOOD_KEY=y")
+def test_a_config_key_that_is_not_an_environment_name_never_reaches_the_migration_container(host, images, app):
+    """Dokku refuses such a key before writing anything (plugins/config/config.go validateKey), so only a
+    hand-edited env file holds one; its `--env=BAD KEY` would split into a stray argument."""
+    deployed_app_with_command(host, images, app, "env")
+    env_file = host.lib_root / "config" / app / "ENV.json"  # the stand-in's store of the app's env file
+    env_file.write_text(json.dumps({**(json.loads(env_file.read_text()) if env_file.exists() else {}),
+                                    "BAD KEY": "x"}))
+
+    result = host.dokku("migrations:run", app)
 
     assert result.code == 1
-    assert result.stderr == " !     Invalid key name: 'BAD KEY'\n"
-    assert json.loads(host.trigger("config-export", app, "false", "true", "json").stdout) == {}
+    assert result.stderr.splitlines()[-1] == (
+        f" !     Config key 'BAD KEY' of {app} is not a valid environment variable name and cannot be passed to "
+        f"the migration container safely: rename it (dokku config:unset {app} ...)")
+    assert f"Running migrations for {app}" not in result.stdout
 
 
 # --- secrets ------------------------------------------------------------------------------------

@@ -353,15 +353,21 @@ def test_a_plugin_installed_under_another_name_works_and_uninstalls_by_that_name
 
 
 def test_dokkus_restart_policy_and_the_apps_limits_never_reach_the_migration_container(host, images, app):
-    """Dokku's ps plugin adds `--restart=on-failure:10` and the logs plugin `--log-opt=max-size=10m` to
-    every process deploy (docker-args-process-deploy); app-json drops the restart policy, limits and
-    published ports from its task containers, and so does the plugin."""
+    """Dokku's ps plugin adds `--restart=on-failure:10`, the logs plugin `--log-opt=max-size=10m` and the
+    resource plugin the app's `resource:limit`/`resource:reserve` values to every process deploy
+    (docker-args-process-deploy); app-json drops the restart policy, limits, reservations and published
+    ports from its task containers (plugins/app-json/functions.go executeScript), and so does the plugin."""
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
     assert host.dokku("docker-options:add", app, "deploy", "--memory=64m --publish 8080:5000").code == 0
+    assert host.dokku("resource:limit", "--memory", "100", "--cpu", "0.5", "--memory-swap", "200m", app).code == 0
+    assert host.dokku("resource:reserve", "--memory", "50", app).code == 0
+    process_args = host.trigger("docker-args-process-deploy", app, "dockerfile", "latest").stdout
 
     result = host.dokku("migrations:run", app, "--dry-run")
 
     assert result.code == 0, result.output
+    assert "--memory=100m" in process_args and "--memory-reservation=50m" in process_args
     [docker_line] = [line for line in result.stdout.splitlines() if "Docker:" in line]
     assert "--log-opt=max-size=10m" in docker_line
-    assert "--restart" not in docker_line and "--memory=64m" not in docker_line and "8080" not in docker_line
+    for dropped in ("--restart", "--memory", "--cpus", "--memory-swap", "--memory-reservation", "8080"):
+        assert dropped not in docker_line

@@ -26,12 +26,13 @@ from state import (
     lib_root,
     log_fail_with_error,
     plugn,
+    property_delete,
     property_get,
     property_write,
     read_config,
-    require_app,
     root,
     verify_app_name,
+    verify_app_name_bash,
     warn,
     write_config,
 )
@@ -93,7 +94,7 @@ def destroy_app(app: str) -> None:
         if answer != app:
             log_fail_with_error(f"Confirmation did not match {app}. Aborted.")
     info1(f"Destroying {app} (including all add-ons)")
-    tag = deploy.running_image_tag(app, "")
+    tag, _ = deploy.go_running_image_tag(app)  # plugins/apps/functions.go destroyApp ignores its error
     for name, args in (("pre-delete", (app, tag)), ("scheduler-stop", ("docker-local", app, "true")),
                        ("scheduler-post-delete", ("docker-local", app, tag)), ("post-delete", (app, tag))):
         go_trigger_or_fail(name, *args)
@@ -291,7 +292,8 @@ def c_config_set(*args: str) -> None:
 
 
 def c_config_unset(*args: str) -> None:
-    """plugins/config/functions.go SubUnset → config.go UnsetMany."""
+    """plugins/config/functions.go SubUnset → config.go UnsetMany: the env file is written, and
+    post-config-update fired, only when a key was set; the restart happens either way."""
     flags, words = go_flags(args, ["global", "no-restart"])
     app = "" if "global" in flags else (words.pop(0) if words else "")
     if "global" not in flags:
@@ -303,13 +305,17 @@ def c_config_unset(*args: str) -> None:
             log_fail_with_error(f"Invalid key name: '{key}'")
     scope = app or "--global"
     values = read_config(scope)
+    changed = False
     for key in words:
         if key in values:
             info1(f"Unsetting {key}")
             del values[key]
+            changed = True
         else:
             info1(f"Skipping {key}, it is not set in the environment")
-    write_config(scope, values)
+    if changed:
+        write_config(scope, values)
+        go_trigger("post-config-update", scope, "unset", *words)
     if app and "no-restart" not in flags and should_restart(app):
         trigger_restart(app)
 
@@ -347,6 +353,44 @@ def c_network_set(app: str, key: str, value: str = "") -> None:
     property_write("network", app, key, value)
 
 
+def resource_set(kind: str, args: Tuple[str, ...]) -> None:
+    """plugins/resource/src/subcommands/subcommands.go limit/reserve (pflag: `--key value` or `--key=value`)
+    → functions.go setResourceType: each value given stored as the property `<type>.<kind>.<key>`
+    (`_default_` without --process-type), `clear` deleting it."""
+    values: dict = {}
+    words: List[str] = []
+    items = list(args)
+    while items:
+        item = items.pop(0)
+        if item.startswith("--"):
+            name, has_value, value = item[2:].partition("=")
+            values[name] = value if has_value else (items.pop(0) if items else "")
+        else:
+            words.append(item)
+    app = words[0] if words else ""
+    verify(app)
+    process_type = values.pop("process-type", "") or "_default_"
+    noun = "limits" if kind == "limit" else "reservation"
+    print(f"=====> Setting resource {noun} for {app}" + ("" if process_type == "_default_" else f" ({process_type})"))
+    for key, value in values.items():
+        if value == "clear":
+            property_delete("resource", app, f"{process_type}.{kind}.{key}")
+            print(f"       {key}: cleared")
+        elif value:
+            property_write("resource", app, f"{process_type}.{kind}.{key}", value)
+            print(f"       {key}: {value}")
+
+
+def c_resource_limit(*args: str) -> None:
+    """plugins/resource/subcommands.go CommandLimit."""
+    resource_set("limit", args)
+
+
+def c_resource_reserve(*args: str) -> None:
+    """plugins/resource/subcommands.go CommandReserve."""
+    resource_set("reserve", args)
+
+
 # ----- git --------------------------------------------------------------------------------------
 def c_git_from_image(*args: str) -> None:
     """plugins/git/internal-functions cmd-git-from-image → git-from-image → git-from-directory:
@@ -355,7 +399,7 @@ def c_git_from_image(*args: str) -> None:
     git_receive_app; after a failure the branch goes back to the commit before."""
     words = [arg for arg in args if arg not in ("--force",)]
     app, image = (list(words) + ["", ""])[:2]
-    require_app_bash(app)
+    verify_app_name_bash(app)
     if not image:
         fail("Please specify a docker image")
     deploy.setup_build_capture(app, "git:from-image")
@@ -379,11 +423,6 @@ def c_git_from_image(*args: str) -> None:
         sys.exit(code)
 
 
-def require_app_bash(app: str) -> None:
-    """plugins/common/functions verify_app_name: `DOKKU_FAIL_EXIT_CODE=20 dokku_log_fail`."""
-    require_app(app)
-
-
 # ----- ps ---------------------------------------------------------------------------------------
 def c_ps_rebuild(app: str = "", *rest: str) -> None:
     """plugins/ps/subcommands.go CommandRebuild → ps.go Rebuild: the receive-app trigger."""
@@ -395,12 +434,15 @@ def c_ps_rebuild(app: str = "", *rest: str) -> None:
 
 def c_ps_restart(app: str = "", process_type: str = "", *rest: str) -> None:
     """plugins/ps/ps.go Restart / RestartProcess: a never-deployed app only warns (exit 0); otherwise
-    the `deploy` trigger with GetRunningImageTag (deployed-app-image-tag, else latest) — no release."""
+    GetRunningImageTag, whose error (a failing deployed-app-image-tag) is the command's, then the
+    `deploy` trigger with that tag — no release."""
     verify(app)
     if not deploy.is_deployed(app):
         warn(f"App {app} has not been deployed")
         return
-    tag = deploy.running_image_tag(app, "")
+    tag, error = deploy.go_running_image_tag(app)
+    if error is not None:
+        log_fail_with_error(error)
     go_trigger_or_fail("deploy", app, tag, *([process_type] if process_type else []))
 
 
@@ -411,9 +453,10 @@ def c_ps_start(app: str = "", *rest: str) -> None:
 
 
 def start(app: str) -> None:
-    """plugins/ps/ps.go Start: never deployed → warning; pre-start; an app not (fully) running goes
-    through the whole release: release-and-deploy APP <running image tag>."""
-    tag = deploy.running_image_tag(app, "")
+    """plugins/ps/ps.go Start: GetRunningImageTag, its error ignored (the tag then empty); never
+    deployed → warning; pre-start; an app not (fully) running goes through the whole release:
+    release-and-deploy APP <running image tag>."""
+    tag, _ = deploy.go_running_image_tag(app)
     if not deploy.is_deployed(app):
         warn(f"App {app} has not been deployed")
         return
@@ -460,7 +503,8 @@ def c_ps_restore(app: str = "", *rest: str) -> None:
 
 def c_ps_scale(*args: str) -> None:
     """plugins/ps/subcommands.go CommandScale → functions.go scaleSet: the scale stored, then — only
-    for a deployed app — the `deploy` trigger for each process type whose quantity changed."""
+    for a deployed app — GetRunningImageTag (its error is the command's) and the `deploy` trigger for
+    each process type whose quantity changed."""
     flags, words = go_flags(args, ["skip-deploy"])
     app = words.pop(0) if words else ""
     verify(app)
@@ -476,7 +520,9 @@ def c_ps_scale(*args: str) -> None:
     property_write("ps", app, "scale", "\n".join(f"{kind}={count}" for kind, count in scale.items()))
     if "skip-deploy" in flags or not deploy.is_deployed(app):
         return
-    tag = deploy.running_image_tag(app, "")
+    tag, error = deploy.go_running_image_tag(app)
+    if error is not None:
+        log_fail_with_error(error)
     for kind in changed:
         go_trigger_or_fail("deploy", app, tag, kind)
 
@@ -484,7 +530,7 @@ def c_ps_scale(*args: str) -> None:
 def c_deploy(app: str = "", tag: str = "", process_type: str = "", *rest: str) -> None:
     """plugins/00_dokku-standard/subcommands/deploy → cmd-deploy APP TAG: the tag as typed (empty when
     not given), straight to scheduler-deploy."""
-    require_app_bash(app)
+    verify_app_name_bash(app)
     sys.exit(deploy.cmd_deploy(app, tag, process_type))
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import appjson
 import procfile
@@ -20,6 +20,7 @@ from state import (
     docker,
     env,
     fail,
+    go_trigger_quiet,
     image_exists,
     info1,
     info2,
@@ -293,9 +294,19 @@ def cmd_deploy(app: str, tag: str, process_type: str = "") -> int:
 
 # ----- docker-local scheduler (plugins/scheduler-docker-local/scheduler-deploy) --------------------
 def running_image_tag(app: str, tag: str) -> str:
-    """plugins/common/functions get_running_image_tag: deployed-app-image-tag, else the tag, else latest."""
+    """plugins/common/functions get_running_image_tag: deployed-app-image-tag, else the tag, else latest
+    (a failing trigger is not noticed: what it printed still counts)."""
     deployed = plugn("deployed-app-image-tag", app, capture=True).stdout.strip()
     return deployed or tag or "latest"
+
+
+def go_running_image_tag(app: str) -> Tuple[str, Optional[str]]:
+    """plugins/common/common.go GetRunningImageTag(app, ""): (tag, error). A failing
+    deployed-app-image-tag is an error, the tag then empty; else its trimmed output, else latest."""
+    code, output, error = go_trigger_quiet("deployed-app-image-tag", app)
+    if code:
+        return "", error
+    return output.strip() or "latest", None
 
 
 def deploying_image_name(app: str, tag: str) -> str:
@@ -358,8 +369,8 @@ def scheduler_deploy(app: str, tag: str, process_type: str) -> None:
 def start_process_container(app: str, image: str, tag: str, kind: str, index: int) -> None:
     """plugins/scheduler-docker-local/bin/scheduler-deploy-process-container main: create (config in
     the docker client's environment: internal-functions fn-scheduler-docker-local-start-app-container),
-    post-container-create, start, checks (up after 0.5 s, never restarted); then CONTAINER.<type>.<index>
-    names the new container."""
+    post-container-create, start, check-deploy (see uptime_check); then CONTAINER.<type>.<index> names
+    the new container."""
     dyno = f"{kind}.{index}"
     args = plugn("docker-args-deploy", app, tag, kind, str(index), capture=True, stdin_text="").stdout
     args += f" --label=com.dokku.process-type={kind} --label=com.dokku.dyno={dyno} --env=DYNO={dyno}"
@@ -374,9 +385,7 @@ def start_process_container(app: str, image: str, tag: str, kind: str, index: in
     cid = created.stdout.strip()
     plugn("post-container-create", "app", cid, app, "deploy", kind)
     docker("container", "start", cid, check=False)
-    time.sleep(0.5)
-    state = docker("container", "inspect", "--format", "{{.State.Running}} {{.RestartCount}}", cid).stdout.split()
-    if state != ["true", "0"]:  # stopped, or restarted by its --restart policy after a crash
+    if not uptime_check(cid):
         logs = docker("container", "logs", cid, check=False)
         docker("container", "rm", "--force", cid, check=False)
         warn(f"Could not start due to 1 failed checks ({dyno})")
@@ -386,6 +395,17 @@ def start_process_container(app: str, image: str, tag: str, kind: str, index: in
         info2(f"End of {app} container output ({cid[:9]} {dyno})")
         sys.exit(1)
     (root() / app / f"CONTAINER.{dyno}").write_text(cid + "\n")
+
+
+def uptime_check(cid: str) -> bool:
+    """plugins/scheduler-docker-local/check-deploy without app.json healthchecks: the default uptime
+    check of docker-container-healthchecker (`add --if-empty --uptime $DEFAULT_WAIT`, DEFAULT_WAIT the
+    checks plugin's global `default-wait` property, 10 by default; dokku/docker-container-healthchecker
+    appjson/healthcheck.go executeUptimeCheck): wait until the container has been up that many whole
+    seconds, then it must be running and never restarted (by its --restart policy after a crash)."""
+    time.sleep(int(property_get("checks", "--global", "default-wait") or "10"))
+    state = docker("container", "inspect", "--format", "{{.State.Running}} {{.RestartCount}}", cid).stdout.split()
+    return state == ["true", "0"]
 
 
 def is_deployed(app: str) -> bool:
@@ -411,9 +431,9 @@ def running_state(app: str) -> str:
 
 # ----- app-json tasks (plugins/app-json/functions.go executeScript) ---------------------------------
 def execute_script(app: str, image: str, tag: str, phase: str, command: str, source: str) -> int:
-    """A predeploy/release task container exactly as app-json runs one: the task args of the two
-    docker-args triggers (flags dropped), Dokku's labels, the config in the client's environment,
-    `/bin/bash -c 'set -e; set -o pipefail || true; CMD || exit 1;'`, post-container-create, start,
+    """A predeploy/release task container exactly as app-json runs one for a Dockerfile image: the
+    task args of the two docker-args triggers (flags dropped), Dokku's labels, the config in the
+    client's environment, the command as construct_script builds it, post-container-create, start,
     wait, the logs only after it ends; predeploy commits the container back into the image."""
     info1(f"Checking for {phase} task")
     if not command:
@@ -421,14 +441,17 @@ def execute_script(app: str, image: str, tag: str, phase: str, command: str, sou
         return 0
     suffix = "" if phase == "predeploy" else " in ephemeral container"
     verbose(f"Executing {phase} task from {source}{suffix}: {command}")
+    entrypoint = image_config_change(image, "Entrypoint", "ENTRYPOINT")
+    script = construct_script(command, app_shell(app), entrypoint)
     args = shlex.split(plugn("docker-args-deploy", app, tag, capture=True, stdin_text="").stdout)
     args += shlex.split(plugn("docker-args-process-deploy", app, "dockerfile", tag, capture=True,
                               stdin_text="").stdout)
     args = drop_task_flags(args)
-    script = f"set -e; set -o pipefail || true; {command} || exit 1;"
-    created = docker("container", "create", *shlex.split(env("DOKKU_GLOBAL_RUN_ARGS")),
+    if os.environ.get("DOKKU_TRACE"):
+        args += ["--env", f"DOKKU_TRACE={env('DOKKU_TRACE')}"]
+    created = docker("container", "create", *env("DOKKU_GLOBAL_RUN_ARGS").split(" "),
                      f"--label=com.dokku.app-name={app}", *args, f"--label=dokku_phase_script={phase}",
-                     image, "/bin/bash", "-c", script, env_extra=merged_config(app), check=False)
+                     image, *script, env_extra=merged_config(app), check=False)
     if created.returncode != 0:
         warn(f"Execution of {phase} task failed: {command}")
         return 1
@@ -448,8 +471,7 @@ def execute_script(app: str, image: str, tag: str, phase: str, command: str, sou
             warn(f"Execution of {phase} task failed: {command}")
             return 1
         if phase == "predeploy":
-            changes = [change for change in (image_config_change(image, "Entrypoint", "ENTRYPOINT"),
-                                             image_config_change(image, "Cmd", "CMD")) if change]
+            changes = [change for change in (entrypoint, image_config_change(image, "Cmd", "CMD")) if change]
             changes += ["LABEL org.label-schema.schema-version=1.0", "LABEL org.label-schema.vendor=dokku",
                         f"LABEL com.dokku.app-name={app}", "LABEL com.dokku.predeploy-phase=true"]
             docker("container", "commit", *[arg for change in changes for arg in ("--change", change)], cid, image)
@@ -458,11 +480,44 @@ def execute_script(app: str, image: str, tag: str, phase: str, command: str, sou
         docker("container", "remove", "--force", cid, check=False)
 
 
+# Entrypoints constructScript will not hand a command to (tini alone: the shell script runs under it).
+NON_SKIPPABLE_ENTRYPOINTS = {f'ENTRYPOINT ["{tini}","--"]' for tini in
+                             ("/tini", "/bin/tini", "/usr/bin/tini", "/usr/local/bin/tini")}
+
+
+def construct_script(command: str, shell: str, entrypoint: str) -> List[str]:
+    """plugins/app-json/functions.go constructScript for a Dockerfile image: with an ENTRYPOINT other than
+    a bare tini, the command's words (shellquote.Split) go to it — none when they cannot be split, and
+    the image's CMD runs; otherwise `SHELL -c 'set -e; set -o pipefail || true; … CMD || exit 1;'`
+    (`set -x` under DOKKU_TRACE=1; an absolute command's binary checked to be executable)."""
+    if entrypoint and entrypoint not in NON_SKIPPABLE_ENTRYPOINTS:
+        try:
+            return shlex.split(command.strip())
+        except ValueError as error:
+            warn(f"Skipping command construction for app with ENTRYPOINT: {error}")
+            return []
+    script = ["set -e;", "set -o pipefail || true;"]
+    if os.environ.get("DOKKU_TRACE") == "1":
+        script.append("set -x;")
+    if command.startswith("/"):
+        binary = command.split(" ")[0]
+        script += [f'if [[ ! -x "{binary}" ]]; then', "  echo specified binary is not executable;", "  exit 1;", "fi;"]
+    script.append(f"{command} || exit 1;")
+    return [shell, "-c", " ".join(script)]
+
+
+def app_shell(app: str) -> str:
+    """plugins/common/common.go GetDokkuAppShell: the scheduler's `shell` property, app then global,
+    default /bin/bash."""
+    return property_get("scheduler", app, "shell") or property_get("scheduler", "--global", "shell", "/bin/bash")
+
+
 def image_config_change(image: str, field: str, instruction: str) -> str:
     """plugins/app-json/functions.go getEntrypointFromImage / getCommandFromImage: the Dockerfile image's
-    own ENTRYPOINT and CMD, restored by the commit (a `/bin/sh -c X` form as `INSTRUCTION X`)."""
+    own ENTRYPOINT or CMD as a Dockerfile instruction ("" when it has none; `[]` is one), a `/bin/sh -c
+    X` form as `INSTRUCTION X`: what constructScript looks at and the predeploy commit restores."""
     value = json.loads(docker("image", "inspect", "--format", f"{{{{json .Config.{field}}}}}", image).stdout or "null")
-    if not value:
+    if value is None:
         return ""
     if len(value) == 3 and value[:2] == ["/bin/sh", "-c"]:
         return f"{instruction} {value[2]}"

@@ -85,8 +85,10 @@ def log_fail_with_error(error: str, code: int = 1) -> NoReturn:
 
 
 # ----- app names (plugins/common/common.go IsValidAppName, IsValidAppNameOld, VerifyAppName) --------
-NEW_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-OLD_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# Go's regexp: `$` is the end of the text (no (?m)), never before a final newline as Python's `$`
+# is: hence fullmatch.
+NEW_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+OLD_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 NAME_RULE = ("App name must begin with lowercase alphanumeric character, and may only contain lowercase "
              "alphanumerics, dots, and hyphens")
 
@@ -99,7 +101,7 @@ def is_valid_app_name(app: str) -> Optional[str]:
     """plugins/common/common.go IsValidAppName: the error text, or None."""
     if app == "":
         return "Please specify an app to run the command on"
-    return None if NEW_NAME.match(app) else NAME_RULE
+    return None if NEW_NAME.fullmatch(app) else NAME_RULE
 
 
 def verify_app_name(app: str) -> Tuple[Optional[str], int]:
@@ -107,19 +109,19 @@ def verify_app_name(app: str) -> Tuple[Optional[str], int]:
     AppDoesNotExist exits 20 (plugins/common/common.go AppDoesNotExist.ExitCode)."""
     if app == "":
         return "Please specify an app to run the command on", 1
-    if not NEW_NAME.match(app) and not OLD_NAME.match(app):
+    if not NEW_NAME.fullmatch(app) and not OLD_NAME.fullmatch(app):
         return NAME_RULE, 1
     if not app_dir(app).is_dir():
         return f"App {app} does not exist", 20
     return None, 0
 
 
-def require_app(app: str) -> None:
-    """Go commands: `if err := common.VerifyAppName(app); err != nil { return err }` → LogFailWithError;
-    bash: plugins/common/functions verify_app_name (DOKKU_FAIL_EXIT_CODE=20 dokku_log_fail)."""
-    error, code = verify_app_name(app)
-    if error:
-        fail(error, code)
+def verify_app_name_bash(app: str) -> None:
+    """plugins/common/functions verify_app_name: `common --quiet verify-app-name` (VerifyAppName, its
+    message hidden), and whatever it refused: `DOKKU_FAIL_EXIT_CODE=20 dokku_log_fail "App $APP does
+    not exist"`."""
+    if verify_app_name(app)[0]:
+        fail(f"App {app} does not exist", 20)
 
 
 # ----- plugin properties (plugins/common/property-functions fn-plugin-property-*) -------------------
@@ -217,6 +219,17 @@ def go_trigger(name: str, *args: str) -> Tuple[int, str]:
     if version() < (0, 34, 0):
         return code, f"exit status {code}"
     return code, b"".join(kept).decode("utf-8", "replace")
+
+
+def go_trigger_quiet(name: str, *args: str) -> Tuple[int, str, str]:
+    """plugins/common/plugn.go CallPlugnTrigger without streaming: (exit code, stdout, error), the
+    error being the captured stderr (`exit status N` before v0.34.0, as go_trigger)."""
+    result = subprocess.run(["plugn", "trigger", name, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                            text=True, close_fds=False)
+    if result.returncode == 0:
+        return 0, result.stdout, ""
+    error = f"exit status {result.returncode}" if version() < (0, 34, 0) else result.stderr
+    return result.returncode, result.stdout, error
 
 
 def _copy(source: IO[bytes], target: TextIO, kept: Optional[List[bytes]]) -> None:

@@ -29,6 +29,7 @@ from state import (
     read_config,
     root,
     verify_app_name,
+    verify_app_name_bash,
     version,
     warn,
     write_config,
@@ -278,9 +279,7 @@ def now() -> str:
 # ----- common -----------------------------------------------------------------------------------
 def t_common_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
     """plugins/common/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
-    error, code = verify_app_name(app)
-    if error:
-        fail(error, code)
+    verify_app_name_bash(app)
     sys.exit(deploy.cmd_deploy(app, tag, process_type))
 
 
@@ -368,6 +367,14 @@ def t_docker_options_docker_args_deploy(app: str, *rest: str) -> None:
     path = options_file(app)
     options = [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     print(stdin_text() + "".join(f" {option}" for option in options if not option.startswith("#")), end="")
+
+
+def t_docker_options_docker_args_process_deploy(app: str, source_type: str = "", tag: str = "",
+                                                process_type: str = "", *rest: str) -> None:
+    """plugins/docker-options/triggers.go TriggerDockerArgsProcessDeploy (the process type is argument 4):
+    stdin echoed; options of a process type's own scope only for a named, non-default type (none are
+    stored here: the stand-in keeps the default scope), so nothing else for app-json's three-argument call."""
+    print(stdin_text(), end="")
 
 
 def t_docker_options_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
@@ -549,6 +556,45 @@ def t_registry_deployed_app_image_tag(app: str, *rest: str) -> None:
     if property_get_computed("registry", app, "push-on-release", "false").strip() != "true":
         return
     print(property_get("registry", app, "tag-version").strip() or "1")
+
+
+# ----- resource ---------------------------------------------------------------------------------
+RESOURCE_LIMITS = {"cpu": "cpus", "nvidia-gpu": "gpus", "memory": "memory", "memory-swap": "memory-swap"}
+
+
+def t_resource_docker_args_process_deploy(app: str, source_type: str = "", tag: str = "", process_type: str = "",
+                                          *rest: str) -> None:
+    """plugins/resource/triggers.go TriggerDockerArgsProcessDeploy (the process type is argument 4): the
+    `_default_.` and `<type>.` properties (the later wins), ` --cpus=… --gpus=… --memory=… --memory-swap=… `
+    limits and ` --memory-reservation=… `, memory given a `m` without a unit (addMemorySuffixForDocker),
+    then stdin; nothing added under DOKKU_OMIT_RESOURCE_ARGS=1. (Go prints them in map order; sorted here.)"""
+    stdin = stdin_text()
+    if os.environ.get("DOKKU_OMIT_RESOURCE_ARGS") == "1":
+        print(stdin, end="")
+        return
+    limits: Dict[str, str] = {}
+    reservations: Dict[str, str] = {}
+    directory = lib_root() / "config" / "resource" / app
+    for prefix in ("_default_.", f"{process_type}."):
+        for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+            kind, _, key = path.name[len(prefix):].partition(".") if path.name.startswith(prefix) else ("", "", "")
+            if kind == "limit" and key in RESOURCE_LIMITS:
+                limits[RESOURCE_LIMITS[key]] = path.read_text()
+            elif kind == "reserve" and key == "memory":
+                reservations[key] = path.read_text()
+    for flag, values in (("", limits), ("-reservation", reservations)):
+        for key in sorted(values):
+            if values[key]:
+                value = values[key]
+                if key == "memory" and not value.endswith(("b", "k", "m", "g", "KB", "MB", "GB", "B")):
+                    value += "m"
+                print(f" --{key}{flag}={value} ", end="")
+    print(stdin, end="")
+
+
+def t_resource_post_delete(app: str, *rest: str) -> None:
+    """plugins/resource/triggers.go TriggerPostDelete."""
+    destroy_properties("resource", app)
 
 
 # ----- scheduler-docker-local -------------------------------------------------------------------
