@@ -8,6 +8,7 @@ process errors.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -172,8 +173,9 @@ class Docker:
             if error.status not in (404, 409):
                 raise failed(error, f"sending {name} to the migration container")
 
-    def state(self, cid: str) -> Optional[Tuple[bool, int]]:
-        """(running, exit code), or None when the container is gone."""
+    def state(self, cid: str) -> Optional[Tuple[bool, Optional[int]]]:
+        """(running, exit code), or None when the container is gone; a container that was created and
+        never started (its plugin killed in between) has no exit code."""
         try:
             data = self.engine.json("GET", f"/containers/{cid}/json", "inspecting the migration container")
         except EngineError as error:
@@ -181,11 +183,17 @@ class Docker:
                 return None
             raise failed(error, "inspecting the migration container")
         state = data.get("State") or {}
-        return bool(state.get("Running")) or state.get("Status") == "restarting", int(state.get("ExitCode") or 0)
+        exit_code = None if state.get("Status") == "created" else int(state.get("ExitCode") or 0)
+        return bool(state.get("Running")) or state.get("Status") == "restarting", exit_code
 
     def remove(self, cid: str) -> None:
         """Force-removes; a container that is already gone is fine."""
         self.engine.remove(cid)
+
+    def remove_labelled(self, wanted: List[str]) -> None:
+        """Force-removes every container carrying all of the `wanted` labels, running or not."""
+        for container in self._containers(wanted, True, "looking for the migration container"):
+            self.remove(container["Id"])
 
     # --- what runs for an app ---------------------------------------------------------------
     def _containers(self, labels: List[str], every: bool, doing: str) -> List[Dict[str, Any]]:
@@ -478,5 +486,6 @@ def explain(stderr: bytes, code: int, doing: str) -> UserError:
         return UserError(not_reachable(doing))
     if "permission denied" in text.lower() and "docker.sock" in text:
         return UserError(permission_denied(doing))
-    last = text.splitlines()[-1] if text else f"exit {code}"
+    last = text.splitlines()[-1] if text else (
+        f"the docker client was killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
     return UserError(f"Docker failed while {doing}: {last.removeprefix('Error response from daemon: ')}")

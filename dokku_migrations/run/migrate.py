@@ -15,7 +15,7 @@ from dokku_migrations.context import Context
 from dokku_migrations.database.observe import Observation, Observer
 from dokku_migrations.database.url import Target, Unsupported
 from dokku_migrations.database.url import parse as parse_url
-from dokku_migrations.docker import clientenv
+from dokku_migrations.docker import clientenv, labels
 from dokku_migrations.docker.image import ImageInfo, belongs_to, image_tag
 from dokku_migrations.gate import history as records
 from dokku_migrations.gate import policy as gates
@@ -160,7 +160,8 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     args = container_args(app=app, run_id=run_id, image=image, kind=kind, command=command,
                           deploy_args=deploy_args, global_run_args=shlex.split(ctx.dokku.global_run_args),
                           memory=settings.get("memory"), cpus=settings.get("cpus"))
-    spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped))
+    spec = Spec(args=args, env=clientenv.client_environment(os.environ, plain), env_file=clientenv.env_file(piped),
+                owned_by=(f"{labels.APP}={app}", f"{labels.RUN}={run_id}"))
     url_key = settings.get("database-url-key")
     return Prepared(spec, sorted(config), sorted(piped), tasks, parse_url(config.get(url_key, ""), url_key),
                     {**plain, **piped}, kind)

@@ -30,6 +30,7 @@ class Spec:
     args: List[str]
     env: Dict[str, str]
     env_file: bytes = b""
+    owned_by: Tuple[str, ...] = ()  # labels only this container carries, together: found by them if need be
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,15 @@ def run_container(docker: Docker, spec: Spec, stream: output.IndentedStream, tim
     """Whatever happens (failure, timeout, a signal), the container is stopped and removed."""
     started = time.monotonic()
     deadline = started + timeout if timeout > 0 else None
-    cid = docker.create(spec.args, spec.env, spec.env_file)
+    try:
+        cid = docker.create(spec.args, spec.env, spec.env_file)
+    except BaseException:
+        if spec.owned_by:  # the client may have died after the engine made the container (OOM, SIGKILL)
+            try:
+                docker.remove_labelled(list(spec.owned_by))
+            except Exception:  # the create's failure is the one to report; the next run reaps by label
+                pass
+        raise
     watcher: Optional[Watcher] = None
     attach: Optional[Hijacked] = None
     try:

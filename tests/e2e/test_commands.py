@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -33,15 +34,23 @@ def test_migrations_help_lists_every_command(host):
         assert f"    {command}" in result.stdout
 
 
-def test_other_plugins_commands_exit_10_without_starting_python(host):
-    env = {**host.env(), "PATH": "/nonexistent"}
-    started = time.monotonic()
-    result = subprocess.run(["/bin/bash", str(host.plugin_dir / "commands"), "postgres:create", "x"],
-                            capture_output=True, env=env)
+def test_other_plugins_commands_exit_10_without_starting_python(host, tmp_path):
+    """The `commands` shim beside a `bin/run` that only notes it was run (bin/run is what starts Python):
+    another plugin's command never gets there; one of ours does."""
+    for name in ("commands", "help.txt"):
+        shutil.copy(host.plugin_dir / name, tmp_path / name)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "run").write_text('#!/bin/sh\necho "$@" >>"$0.ran"\n')
+    os.chmod(tmp_path / "bin" / "run", 0o755)
 
-    assert result.returncode == 10
-    assert result.stdout == b"" and result.stderr == b""
-    assert time.monotonic() - started < 2
+    other = subprocess.run(["/bin/bash", str(tmp_path / "commands"), "postgres:create", "x"], capture_output=True,
+                           env=host.env())
+    ours = subprocess.run(["/bin/bash", str(tmp_path / "commands"), "migrations:report", "x"], capture_output=True,
+                          env=host.env())
+
+    assert (other.returncode, other.stdout, other.stderr) == (10, b"", b"")
+    assert ours.returncode == 0
+    assert (tmp_path / "bin" / "run.ran").read_text() == "command migrations:report x\n"
 
 
 def test_an_unknown_migrations_command_fails_with_one_line(host):

@@ -471,8 +471,9 @@ def test_builds_cancel_during_a_deploys_migration_stops_it_and_leaves_nothing_be
     the deploy hits a closed pipe."""
     assert host.dokku("migrations:set", app, "command", "sleep 60").code == 0
     deploy = host.spawn("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
-    plugin_pid(app)
-    time.sleep(2)
+    wait_until("the migration to run", lambda: docker(
+        "container", "ls", "-q", "--filter", f"label=com.dokku.app-name={app}",
+        "--filter", "label=com.dokku.migrations.run", "--filter", "status=running"))
 
     cancel = host.dokku("builds:cancel", app)
     deploy.communicate(timeout=60)
@@ -483,7 +484,8 @@ def test_builds_cancel_during_a_deploys_migration_stops_it_and_leaves_nothing_be
                   "--filter", "label=com.dokku.migrations.run").split() == []
     assert not (host.lib_root / "data" / "apps" / app / ".deploy.lock").exists()
     assert host.web_containers(app) == []
-    assert host.history(app)[0]["status"] != "running"
+    assert host.history(app)[0]["status"] == "interrupted"
+    assert "SIGQUIT" in host.history(app)[0]["message"]
     assert host.dokku("deploy", app).code != 0
 
 

@@ -52,11 +52,11 @@ def test_records_of_the_first_version_are_read(gate, tmp_path):
     assert gate.record("web", "sha256:a") == Record(gates.FAILED)
 
 
-def test_only_the_newest_images_are_remembered(gate):
-    for number in range(gates.REMEMBERED + 5):
+def test_only_the_newest_hundred_images_are_remembered(gate):
+    for number in range(105):
         gate.mark("web", f"sha256:{number}", gates.MIGRATED)
-    assert gate.record("web", "sha256:0") is None
-    assert gate.record("web", f"sha256:{gates.REMEMBERED + 4}") == Record(gates.MIGRATED)
+    assert [gate.record("web", f"sha256:{number}") for number in (0, 4)] == [None, None]
+    assert [gate.record("web", f"sha256:{number}") for number in (5, 104)] == [Record(gates.MIGRATED)] * 2
 
 
 @pytest.mark.parametrize("status,shown", [(gates.MIGRATED, "true"), (gates.NOTHING_TO_RUN, "true"),
