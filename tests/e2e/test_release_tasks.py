@@ -51,3 +51,19 @@ def test_a_release_task_doing_something_else_is_not_flagged(host, images, app):
     assert result.code == 0, result.output
     assert not any("Dokku runs these migrations itself too" in line for line in result.failures)
     assert host.dokku("migrations:report", app, "--migrations-also-run-by-dokku").stdout == "\n"
+
+
+def test_tasks_of_the_previous_deploy_are_not_counted_once_its_app_json_and_procfile_are_gone(host, images, app):
+    """A source without app.json or Procfile leaves `.missing` markers (plugins/common/common.go
+    CorePostExtract), and Dokku then runs neither task: the previous deploy's copies no longer count
+    (app-json hasAppJSON, ps hasProcfile)."""
+    app_json = {"scripts": {"dokku": {"predeploy": "./node_modules/.bin/node-pg-migrate up"}}}
+    assert deploy(host, images, app, {"app.json": json.dumps(app_json),
+                                      "Procfile": "web: node server.js\nrelease: npm run migrate\n"}).code == 0
+
+    result = host.dokku("git:from-image", app, images.node_app("tasks", "v2", WIDGETS))
+
+    assert result.code == 0, result.output
+    assert "No predeploy task found, skipping" in result.stdout and "No release task found, skipping" in result.stdout
+    assert not any("Dokku runs these migrations itself too" in line for line in result.failures)
+    assert host.dokku("migrations:report", app, "--migrations-also-run-by-dokku").stdout == "\n"
