@@ -319,8 +319,8 @@ def test_a_docker_client_killed_while_creating_the_container_leaves_nothing_and_
     result = host.dokku("git:from-image", app, images.node_app("shop", "v2", {}, scripts=NOTHING), env={"PATH": path})
 
     assert result.code != 0
-    assert result.failures[-1] == (" !     Docker failed while creating the migration container: the docker client "
-                                   "was killed by SIGKILL")
+    assert (" !     Docker failed while creating the migration container: the docker client was killed by "
+            "SIGKILL") in result.failures
     assert migration_containers(app) == []
     assert host.history(app)[0]["status"] != "succeeded"
     assert image_id(f"dokku/{app}:latest") == serving["Image"]
@@ -330,7 +330,8 @@ def test_a_docker_client_killed_while_creating_the_container_leaves_nothing_and_
 
 def test_a_plugin_alive_but_stuck_past_its_timeout_has_its_migration_stopped_by_the_watchdog(host, images, bare_app):
     """SIGSTOP: the plugin lives but never runs again, as one blocked writing to a stalled SSH session;
-    past the timeout, the grace and the watchdog's margin (30 s), the watchdog stops the container."""
+    past the timeout, the grace and the watchdog's margin (30 s), the watchdog stops the container. When
+    the plugin runs again it finds its migration over, removes it and fails the run."""
     app = bare_app
     assert host.dokku("migrations:set", app, "command", "true").code == 0
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
@@ -349,10 +350,10 @@ def test_a_plugin_alive_but_stuck_past_its_timeout_has_its_migration_stopped_by_
         os.kill(stuck, signal.SIGCONT)
     stdout, stderr = manual.communicate(timeout=60)
 
-    assert seconds_between(started_at, stopped_at) >= 1 + 1 + 30
+    assert seconds_between(started_at, stopped_at) >= 30  # the plugin alone would have stopped it after 1 s
     assert manual.returncode != 0
     assert wait_for("the container to go", lambda: migration_containers(app) == [])
-    assert host.history(app)[0]["status"] in ("timed-out", "interrupted")
+    assert host.history(app)[0]["status"] in ("timed-out", "failed")
 
 
 def seconds_between(start: str, end: str) -> float:
