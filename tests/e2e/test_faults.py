@@ -268,7 +268,8 @@ KILL_THE_CLIENT = """  {docker} "$@" >/dev/null 2>&1 &
   client=$!
   until [ -n "$({docker} container ls -aq --filter label=com.dokku.migrations.run \\
                 --filter label=com.dokku.app-name={app})" ]; do sleep 0.05; done
-  kill -KILL $client $$"""
+  kill -KILL $client 2>/dev/null
+  kill -KILL $$"""
 
 
 def docker_wrapper(host, app: str, what: str, action: str) -> str:
@@ -589,7 +590,8 @@ def test_app_config_cannot_steer_the_docker_client_and_still_reaches_the_migrati
     for directory in (home, config):
         os.chmod(directory, 0o755)
     wrapper = host.base / f"client-env-{app}"
-    wrapper.mkdir(mode=0o777)
+    wrapper.mkdir()
+    os.chmod(wrapper, 0o777)  # the dokku user writes the log there
     log = wrapper / "environ"
     (wrapper / "docker").write_text(CLIENT_ENV_WRAPPER.format(log=log, docker=shutil.which("docker")))
     os.chmod(wrapper / "docker", 0o755)
