@@ -1,6 +1,7 @@
 """A Dokku host for end-to-end tests: the plugin installed the way `plugin:install` installs it,
 the `dokku`/`plugn` stand-in around it, and every plugin call made as the `dokku` user."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
@@ -94,6 +95,17 @@ class Host:
         HOSTS.append(self)
         subprocess.run(["chown", "-R", "dokku:dokku", str(self.root), str(self.lib_root / "data"),
                         str(self.lib_root / "config"), str(self.lib_root / "services")], check=True)
+
+    @contextlib.contextmanager
+    def checks_wait(self, seconds: int) -> Iterator[None]:
+        """Dokku's wait before its uptime check, for a deploy whose web process crashes: with the
+        tests' 0 the check can look before node has even reached its process.exit()."""
+        wait = self.lib_root / "config" / "checks" / "--global" / "default-wait"
+        wait.write_text(str(seconds))
+        try:
+            yield
+        finally:
+            wait.write_text("0")
 
     def set_version(self, version: str) -> None:
         (self.lib_root / "VERSION").write_text(version + "\n")

@@ -65,7 +65,8 @@ def test_history_lists_runs_newest_first_in_a_table(host, images, app):
     assert result.code == 0
     lines = result.stdout.splitlines()
     assert lines[0] == f"=====> {app} migration runs, newest first"
-    assert lines[1].split() == ["ID", "STARTED", "(UTC)", "TRIGGER", "STATUS", "EXIT", "TIME", "COMMAND"]
+    assert lines[1].split() == ["ID", "STARTED", "(UTC)", "TRIGGER", "STATUS", "EXIT", "TIME", "DATABASE",
+                                "COMMAND"]
     assert lines[2].split()[0] == "2" and "migrations:run" in lines[2] and "succeeded" in lines[2]
     assert lines[3].split()[0] == "1" and "pre-release-builder" in lines[3]
 
@@ -139,6 +140,7 @@ BAD_VALUES = {
     "database-url-key": ("REPORTING_URL", "NOT A KEY"),
     "database-image": ("postgres:16", "postgres:16; rm -rf /"),
     "preflight": ("block", "sometimes"),
+    "quiet-after": ("0", "soon"),
 }
 
 
