@@ -24,18 +24,16 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, NamedTuple, Optional, Sequence, Set
 
 from dokku_migrations.common.files import write_atomic
 from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
 from dokku_migrations.docker.image import ImageInfo, layered_on
-from dokku_migrations.gate import history as records
-from dokku_migrations.gate.history import Run
 
 if TYPE_CHECKING:
     from dokku_migrations.docker.client import Docker
+    from dokku_migrations.gate.history import Run
 
 PENDING = "pending"
 MIGRATED = "migrated"
@@ -51,8 +49,9 @@ FAILED_TAG = "migrations-failed"
 PREDATING = "predating.json"  # the app's images on the host when the plugin was first installed
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """A NamedTuple (as everything `scheduler-deploy` defines): no `dataclasses` import on restarts."""
+
     status: str
     live: bool = False
 
@@ -212,7 +211,7 @@ def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
     return False
 
 
-def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[str]) -> Optional[Run]:
+def ahead_of_code(gate: Gate, app: str, runs: Iterable["Run"], serving: Sequence[str]) -> Optional["Run"]:
     """The run whose migrations the schema holds although its image never went live (its deploy
     failed after migrating: checks, a crashing process): the newest such run that succeeded, unless
     a rollback undid it or a newer image went live since. Re-releasing an image that served before
@@ -220,16 +219,18 @@ def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[s
     A run seen to change nothing in the database (a code-only deploy) is never ahead: undoing "its"
     migrations would undo those of the code that is serving.
     Runs are given newest first; older runs are read only when a newer image went live."""
+    from dokku_migrations.gate.history import ROLLBACK, SUCCEEDED  # not on scheduler-deploy's path
+
     def went_live(image: str) -> bool:
         return image in serving or getattr(gate.record(app, image), "live", False)
 
     runs = iter(runs)
     newer_live: Set[str] = set()
     for run in runs:
-        if run.status == records.SUCCEEDED and run.trigger == records.ROLLBACK:
+        if run.status == SUCCEEDED and run.trigger == ROLLBACK:
             return None
         live = {image for image in run.image_ids if went_live(image)}
-        if run.status != records.SUCCEEDED or live or run.schema_changed is False:
+        if run.status != SUCCEEDED or live or run.schema_changed is False:
             newer_live |= live
             continue
         newer_live -= set(run.image_ids)
