@@ -241,8 +241,9 @@ def builder_build(app: str, work_dir: Path) -> int:
     """plugins/builder-dockerfile/builder-build: `docker image build` of the repository with Dokku's
     build labels, tagged dokku/<app>:latest (git:from-image's Dockerfile is `FROM <image>` + a label,
     so the app's image is a new image, not the one the user named); then (ports-set-detected, not
-    modelled, and) `post-build BUILDER_TYPE APP SOURCECODE_WORK_DIR`, whose failure fails the build
-    (`set -eo pipefail`)."""
+    modelled, and) `post-build BUILDER_TYPE APP SOURCECODE_WORK_DIR` since v0.32.0, before it
+    `post-build-dockerfile APP` (v0.31.5 plugins/builder-dockerfile/builder-build), whose failure fails
+    the build (`set -eo pipefail`). The deprecated hook's warning since v0.32.0 is not modelled."""
     info1(f"Building {app} from Dockerfile")
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=dockerfile",
@@ -253,6 +254,8 @@ def builder_build(app: str, work_dir: Path) -> int:
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         return 1
+    if version() < (0, 32, 0):
+        return plugn("post-build-dockerfile", app).returncode
     return plugn("post-build", "dockerfile", app, str(work_dir)).returncode
 
 
