@@ -591,8 +591,13 @@ def cron_tasks(app: str) -> List[dict]:
     """plugins/cron/cron.go FetchCronTasks: the `cron` entries of the app's app.json (GetAppJSON: the
     copy the last deploy promoted), each with a command and a schedule (else a warning), its id and
     concurrency policy (default allow). Schedules are not parsed here, and maintenance is not modelled."""
+    from appjson import AppJSONError
+    try:
+        found = deploy.app_json(app) or {}
+    except AppJSONError as error:
+        log_fail_with_error(f"Unable to fetch app.json for app {app}: {error}")
     tasks = []
-    for index, entry in enumerate(deploy.app_json(app).get("cron") or []):
+    for index, entry in enumerate(found.get("cron") or []):
         command, schedule = entry.get("command", ""), entry.get("schedule", "")
         if not command:
             warn(f"Missing cron task command for app {app} (index {index})")
