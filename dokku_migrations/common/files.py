@@ -1,7 +1,6 @@
 """The one atomic file write: a reader sees the old content or the new, never half of either."""
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -10,6 +9,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
     The directory is created 0700 if missing: everything the plugin keeps is the dokku user's alone.
     """
+    import tempfile  # here: `scheduler-deploy` imports this module on every restart and rarely writes
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -68,6 +68,8 @@ class Docker:
             env=config.get("Env") or [],
             repo_tags=data.get("RepoTags") or [],
             stop_signal=config.get("StopSignal") or "",
+            parent=data.get("Parent") or "",
+            layers=tuple((data.get("RootFS") or {}).get("Layers") or ()),
         )
 
     def tag(self, source: str, target: str) -> None:
@@ -218,6 +220,27 @@ class Docker:
             if image and image not in images:
                 images.append(image)
         return images
+
+    def app_image_ids(self) -> Dict[str, List[str]]:
+        """Every image of a Dokku app on the engine, by app: labelled `com.dokku.app-name` by Dokku's
+        builds, or tagged `dokku/<app>:<tag>` (older Dokku labelled nothing)."""
+        doing = "listing the apps' images"
+        found: Dict[str, List[str]] = {}
+        try:
+            labelled = self.engine.json("GET", "/images/json", doing,
+                                        query={"filters": json.dumps({"label": [labels.APP]})}) or []
+            tagged = self.engine.json("GET", "/images/json", doing,
+                                      query={"filters": json.dumps({"reference": ["dokku/*"]})}) or []
+        except EngineError as error:
+            raise failed(error, doing)
+        for image in labelled + tagged:
+            apps = {(image.get("Labels") or {}).get(labels.APP, "")}
+            apps.update(tag.split("/", 1)[1].rsplit(":", 1)[0] for tag in image.get("RepoTags") or []
+                        if tag.startswith("dokku/"))
+            for app in apps - {""}:
+                if image["Id"] not in found.setdefault(app, []):
+                    found[app].append(image["Id"])
+        return found
 
     def migration_containers(self, app: str) -> List[MigrationContainer]:
         """Every migration container of the app the engine still has, running or not."""

@@ -4,7 +4,7 @@ A NamedTuple rather than a dataclass: every deploy defines it, and a frozen data
 ~0.5 ms to define. The lists and the dict are read, never changed.
 """
 
-from typing import Dict, List, NamedTuple
+from typing import Dict, List, NamedTuple, Tuple
 
 
 class ImageInfo(NamedTuple):
@@ -16,6 +16,8 @@ class ImageInfo(NamedTuple):
     repo_tags: List[str]
     workdir: str = ""
     stop_signal: str = ""
+    parent: str = ""  # the image it was built on, kept by the classic builder and `docker commit` only
+    layers: Tuple[str, ...] = ()  # its filesystem, bottom first (RootFS.Layers)
 
 
 def image_tag(image: str) -> str:
@@ -30,3 +32,10 @@ def belongs_to(image: ImageInfo, app: str, repo: str) -> bool:
     """An image of this app: tagged in its Dokku repository, or labelled with it by Dokku's build."""
     return image.labels.get("com.dokku.app-name") == app or any(
         tag.rsplit(":", 1)[0] == repo for tag in image.repo_tags)
+
+
+def layered_on(image: ImageInfo, base: ImageInfo) -> bool:
+    """The image's filesystem is the base's with layers added on top (or none: a LABEL-only build, a
+    relabel): true of every image built `FROM` the base, whatever the builder — BuildKit keeps no
+    parent. Not proof on its own: two images built apart can share every layer."""
+    return bool(base.layers) and image.layers[:len(base.layers)] == base.layers

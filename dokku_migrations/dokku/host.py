@@ -9,9 +9,8 @@ import os
 import shlex
 import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.lock import deploy_lock
@@ -65,8 +64,10 @@ def split_args(text: str) -> List[str]:
         raise UserError(f"Could not read the app's docker options ({error}): check 'dokku docker-options:report'")
 
 
-@dataclass(frozen=True)
-class Dokku:
+class Dokku(NamedTuple):
+    """A NamedTuple, not a dataclass: `scheduler-deploy` builds it on every restart of every app, and
+    importing `dataclasses` alone costs that hook about a fifth of its instructions."""
+
     root: Path
     lib_root: Path
     docker_bin: str
@@ -206,8 +207,7 @@ class Dokku:
         self.trigger("post-container-create", "app", container_id, app, phase)
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
     """A trigger call with its inputs named, as Dokku's Go code writes them (PlugnTriggerInput)."""
 
     name: str

@@ -10,9 +10,13 @@ Dokku leaves `dokku/<app>:latest` on the new image when a release fails, and `ps
 - whether the image went live (post-deploy, or seen serving): an image that already served can
   never become unstartable because a later re-run on it failed (config:set, ps:start, ps:restore).
 
-An image with no record predates the plugin (or never passed a release) and may start, unless a
-release of it began and stopped before it was recorded: `bin/run` names a release's image in a file
-before Python even starts (a broken environment, a signal in the first instants, an import error).
+An image with no record is refused (deny by default): it never reached the plugin. Builders tag
+`dokku/<app>:latest` before any release trigger fires (a herokuish build even minutes before), and a
+failed app.json `predeploy`, a `builds:cancel`, or any plugin failing before this one leaves it there.
+It may start only if it demonstrably served before: Dokku deployed containers of it (running or
+stopped), or it was on the host when the plugin was first installed (`predating.py`). Every build
+records its image `pending` at `post-build`; a release whose trigger died before its image had a
+record is caught by the name `bin/run` writes before Python even starts.
 This module is standard-library only: `scheduler-deploy` must keep working with a broken venv.
 """
 
@@ -20,17 +24,16 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, NamedTuple, Optional, Sequence, Set
 
 from dokku_migrations.common.files import write_atomic
 from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
-from dokku_migrations.gate import history as records
-from dokku_migrations.gate.history import Run
+from dokku_migrations.docker.image import ImageInfo, layered_on
 
 if TYPE_CHECKING:
     from dokku_migrations.docker.client import Docker
+    from dokku_migrations.gate.history import Run
 
 PENDING = "pending"
 MIGRATED = "migrated"
@@ -39,20 +42,24 @@ DISABLED = "disabled"
 FAILED = "failed"
 ROLLED_BACK = "rolled-back"  # its migrations were undone: its code would run against an older schema
 UNKNOWN = "unknown"  # went live without the plugin ever running for it
+UNSEEN = "unseen"  # no record, never served, not on the host at install: what `refusal` says of it
 STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
 FAILED_TAG = "migrations-failed"
+PREDATING = "predating.json"  # the app's images on the host when the plugin was first installed
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """A NamedTuple (as everything `scheduler-deploy` defines): no `dataclasses` import on restarts."""
+
     status: str
     live: bool = False
 
 
 def may_start(record: Optional[Record]) -> bool:
-    """The rule `scheduler-deploy` applies: unknown, live, or migrated (or nothing to migrate)."""
-    return record is None or record.live or record.status in STARTABLE
+    """The rule for a recorded image: live, or migrated (or nothing to migrate). An image without a
+    record is judged by `refusal`."""
+    return record is not None and (record.live or record.status in STARTABLE)
 
 
 def migrated_value(record: Optional[Record]) -> str:
@@ -128,6 +135,15 @@ class Gate:
         except FileNotFoundError:
             pass
 
+    def predates(self, app: str, image_id: str) -> bool:
+        """On the host when the plugin was first installed (predating.py). An unreadable list admits
+        nothing: fail closed."""
+        try:
+            ids = json.loads((self.root / app / PREDATING).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(ids, list) and image_id in ids
+
     def mark_live(self, app: str, image_id: str) -> None:
         if not image_id:
             return
@@ -135,6 +151,40 @@ class Gate:
             old = records.pop(image_id, None)
             records[image_id] = Record(old.status if old else UNKNOWN, True)
 
+
+
+def refusal(gate: Gate, docker: "Docker", app: str, image_id: str) -> str:
+    """Why `scheduler-deploy` and `scheduler-run` must not start this image ("" when they may): its
+    record's status, PENDING for a release that died before recording it, UNSEEN for an image that
+    never reached the plugin. The common case — a recorded image — costs one small file read."""
+    record = gate.record(app, image_id)
+    if record is not None:
+        return "" if may_start(record) else record.status
+    if stopped_before_recorded(gate, docker, app, image_id):
+        return PENDING
+    if gate.predates(app, image_id):
+        return ""
+    if image_id in docker.deployed_image_ids(app, stopped=True):
+        gate.mark_live(app, image_id)
+        return ""
+    return UNSEEN
+
+
+def derives_from(docker: "Docker", image: ImageInfo, base: ImageInfo, depth: int = 32) -> bool:
+    """`image` was built on `base` (Dokku's release rebuilds `FROM dokku/<app>:latest`, by name). The
+    parent chain decides where the builder kept one (the classic builder, `docker commit` of app.json's
+    predeploy); where it stops (BuildKit, docker-image-labeler, pulled images keep none), the layers do.
+    Two images whose every layer is the same (only their config differs) pass for each other: their
+    files, the migrations among them, are the same."""
+    current = image
+    for _ in range(depth):
+        if current.id == base.id:
+            return True
+        parent = docker.inspect_image(current.parent) if current.parent else None
+        if parent is None:
+            return layered_on(current, base)
+        current = parent
+    return False
 
 
 def stopped_before_recorded(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
@@ -161,7 +211,7 @@ def is_live(gate: Gate, docker: "Docker", app: str, image_id: str) -> bool:
     return False
 
 
-def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[str]) -> Optional[Run]:
+def ahead_of_code(gate: Gate, app: str, runs: Iterable["Run"], serving: Sequence[str]) -> Optional["Run"]:
     """The run whose migrations the schema holds although its image never went live (its deploy
     failed after migrating: checks, a crashing process): the newest such run that succeeded, unless
     a rollback undid it or a newer image went live since. Re-releasing an image that served before
@@ -169,16 +219,18 @@ def ahead_of_code(gate: Gate, app: str, runs: Iterable[Run], serving: Sequence[s
     A run seen to change nothing in the database (a code-only deploy) is never ahead: undoing "its"
     migrations would undo those of the code that is serving.
     Runs are given newest first; older runs are read only when a newer image went live."""
+    from dokku_migrations.gate.history import ROLLBACK, SUCCEEDED  # not on scheduler-deploy's path
+
     def went_live(image: str) -> bool:
         return image in serving or getattr(gate.record(app, image), "live", False)
 
     runs = iter(runs)
     newer_live: Set[str] = set()
     for run in runs:
-        if run.status == records.SUCCEEDED and run.trigger == records.ROLLBACK:
+        if run.status == SUCCEEDED and run.trigger == ROLLBACK:
             return None
         live = {image for image in run.image_ids if went_live(image)}
-        if run.status != records.SUCCEEDED or live or run.schema_changed is False:
+        if run.status != SUCCEEDED or live or run.schema_changed is False:
             newer_live |= live
             continue
         newer_live -= set(run.image_ids)

@@ -32,7 +32,7 @@ def remove_everything(ctx: Context) -> None:
         for app in apps:
             repo = ctx.dokku.image_repo(app)
             latest = ctx.docker.inspect_image(f"{repo}:latest")
-            if latest is not None and not gates.may_start(ctx.gate.record(app, latest.id)):
+            if latest is not None and gates.refusal(ctx.gate, ctx.docker, app, latest.id):
                 output.warn(f"{repo}:latest was never migrated; without this plugin 'dokku ps:restart {app}' would "
                             f"start it: deploy a fixed image, or point latest back at the running image")
             ctx.docker.untag(f"{repo}:{gates.FAILED_TAG}")

@@ -5,6 +5,7 @@ plugins/common/log.go LogFailWithError (` !     <error>`, exit 1 or the error's 
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -532,6 +533,120 @@ def c_deploy(app: str = "", tag: str = "", process_type: str = "", *rest: str) -
     not given), straight to scheduler-deploy."""
     verify_app_name_bash(app)
     sys.exit(deploy.cmd_deploy(app, tag, process_type))
+
+
+# ----- run (plugins/run) --------------------------------------------------------------------------
+def c_run(*args: str) -> None:
+    """plugins/run/subcommands/default → internal-functions cmd-run → fn-run: DOKKU_RM_CONTAINER=1; the
+    flags before the app (`--env`/`-e` pairs, `--cron-id`, `--concurrency-policy`, `--ttl-seconds`,
+    default 86400; `--no-tty`/`--force-tty` change nothing here, where there is no TTY); verify_app_name;
+    `plugn trigger scheduler-run SCHEDULER APP N ENV... -- ARGS...` with DOKKU_CRON_ID,
+    DOKKU_CONCURRENCY_POLICY and DOKKU_RUN_TTL_SECONDS in its environment; its exit code is run's."""
+    os.environ["DOKKU_RM_CONTAINER"] = "1"
+    rest = list(args)
+    run_env: List[str] = []
+    cron_id, policy, ttl = "", "allow", "86400"
+    while rest:
+        arg = rest[0]
+        if arg in ("-e", "--env", "--cron-id", "--concurrency-policy", "--ttl-seconds") and len(rest) > 1:
+            value = rest[1]
+            del rest[:2]
+        elif arg.split("=", 1)[0] in ("-e", "--env", "--cron-id", "--concurrency-policy", "--ttl-seconds") \
+                and "=" in arg:
+            value = arg.split("=", 1)[1]
+            del rest[:1]
+        elif arg in ("--no-tty", "--force-tty"):
+            del rest[:1]
+            continue
+        else:
+            break
+        name = arg.split("=", 1)[0]
+        if name in ("-e", "--env"):
+            run_env.append(value)
+        elif name == "--cron-id":
+            cron_id = value
+        elif name == "--concurrency-policy":
+            policy = value
+        else:
+            ttl = value
+    app = rest.pop(0) if rest else ""
+    verify_app_name_bash(app)
+    os.environ.update(DOKKU_CRON_ID=cron_id, DOKKU_CONCURRENCY_POLICY=policy, DOKKU_RUN_TTL_SECONDS=ttl)
+    sys.exit(plugn("scheduler-run", "docker-local", app, str(len(run_env)), *run_env, "--", *rest).returncode)
+
+
+# ----- cron (plugins/cron) ---------------------------------------------------------------------------
+def cron_id(app: str, command: str, schedule: str) -> str:
+    """plugins/cron/cron.go GenerateCommandID: go-base36 EncodeToStringLc of `APP===COMMAND===SCHEDULE`
+    (the bytes as one big-endian number in base 36, lower case)."""
+    number = int.from_bytes(f"{app}==={command}==={schedule}".encode(), "big")
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits or "0"
+
+
+def cron_tasks(app: str) -> List[dict]:
+    """plugins/cron/cron.go FetchCronTasks: the `cron` entries of the app's app.json (GetAppJSON: the
+    copy the last deploy promoted), each with a command and a schedule (else a warning), its id and
+    concurrency policy (default allow). Schedules are not parsed here, and maintenance is not modelled."""
+    from appjson import AppJSONError
+    try:
+        found = deploy.app_json(app) or {}
+    except AppJSONError as error:
+        log_fail_with_error(f"Unable to fetch app.json for app {app}: {error}")
+    tasks = []
+    for index, entry in enumerate(found.get("cron") or []):
+        command, schedule = entry.get("command", ""), entry.get("schedule", "")
+        if not command:
+            warn(f"Missing cron task command for app {app} (index {index})")
+            continue
+        if not schedule:
+            warn(f"Missing cron schedule for app {app} (index {index})")
+            continue
+        tasks.append({"id": cron_id(app, command, schedule), "app": app, "command": command, "schedule": schedule,
+                      "concurrency_policy": entry.get("concurrency_policy") or "allow"})
+    return tasks
+
+
+def c_cron_list(*args: str) -> None:
+    """plugins/cron/subcommands.go CommandList: `--format json` prints the tasks as JSON (the stdout
+    table is not modelled)."""
+    fmt = "stdout"
+    rest = list(args)
+    if rest[:1] == ["--format"] and len(rest) > 1:
+        fmt = rest[1]
+        del rest[:2]
+    app = rest[0] if rest else ""
+    verify(app)
+    if fmt != "json":
+        log_fail_with_error("stand-in cron:list models --format json only")
+    print(json.dumps(cron_tasks(app), separators=(",", ":")))
+
+
+def c_cron_run(*args: str) -> None:
+    """plugins/cron/subcommands.go CommandRun: the task's command split into shell words, then
+    DOKKU_CONCURRENCY_POLICY, DOKKU_CRON_ID, DOKKU_RM_CONTAINER=1 and DOKKU_RUN_TTL_SECONDS=86400 set and
+    `scheduler-run SCHEDULER APP 0 -- WORDS...` called streaming; its failure becomes an empty error
+    (nothing more printed), exit 1."""
+    flags, words = go_flags(args, ["detach"])
+    app, wanted = (words + ["", ""])[:2]
+    verify(app)
+    tasks = cron_tasks(app)
+    if not wanted:
+        log_fail_with_error(f"Please specify a Cron ID from the output of 'dokku cron:list {app}'")
+    task = next((task for task in tasks if task["id"] == wanted), None)
+    if task is None:
+        log_fail_with_error(f"No matching Cron ID found. Please specify a Cron ID from the output of "
+                            f"'dokku cron:list {app}'")
+    if "detach" in flags:
+        os.environ.update(DOKKU_DETACH_CONTAINER="1", DOKKU_DISABLE_TTY="true")
+    os.environ.update(DOKKU_CONCURRENCY_POLICY=task["concurrency_policy"], DOKKU_CRON_ID=wanted,
+                      DOKKU_RM_CONTAINER="1", DOKKU_RUN_TTL_SECONDS="86400")
+    code, _ = go_trigger("scheduler-run", "docker-local", app, "0", "--", *shlex.split(task["command"]))
+    if code:
+        log_fail_with_error("")
 
 
 # ----- plugin -----------------------------------------------------------------------------------

@@ -201,10 +201,29 @@ def git_build_app_repo(app: str, rev: str) -> int:
 def dokku_receive(app: str, builder: str, work_dir: Path) -> int:
     """plugins/common/functions dokku_receive: docker_cleanup, the build, then release-and-deploy."""
     docker_cleanup(app)
-    code = builder_build(app, work_dir)
-    if code:
-        return code
+    if dokku_build(app, work_dir):
+        return 1
     return plugn("release-and-deploy", app).returncode
+
+
+def dokku_build(app: str, work_dir: Path) -> int:
+    """plugins/common/functions dokku_build: the app's release-stage image ids are listed before the
+    build; when builder-build fails, `docker image tag "$RELEASED_IMAGE_ID" IMAGE || true` puts latest
+    back (it fails, silently, unless exactly one id was listed), or the invalid tag is removed when
+    none was; then "App build failed". A build killed outright (builds:cancel) does none of this."""
+    image = image_name(app)
+    released = docker("image", "ls", "--filter", "label=com.dokku.image-stage=release", "--filter",
+                      f"label=com.dokku.app-name={app}", "--format", "{{.ID}}", check=False).stdout.strip()
+    if builder_build(app, work_dir) == 0:
+        return 0
+    if released:
+        warn(f"Retagging old image {released} as {image}")
+        docker("image", "tag", released, image, check=False)
+    else:
+        warn(f"Removing invalid image tag {image}")
+        docker("image", "remove", "--force", "--no-prune", image, check=False)
+    warn("App build failed")
+    return 1
 
 
 def docker_cleanup(app: str) -> None:
@@ -221,7 +240,10 @@ def docker_cleanup(app: str) -> None:
 def builder_build(app: str, work_dir: Path) -> int:
     """plugins/builder-dockerfile/builder-build: `docker image build` of the repository with Dokku's
     build labels, tagged dokku/<app>:latest (git:from-image's Dockerfile is `FROM <image>` + a label,
-    so the app's image is a new image, not the one the user named)."""
+    so the app's image is a new image, not the one the user named); then (ports-set-detected, not
+    modelled, and) `post-build BUILDER_TYPE APP SOURCECODE_WORK_DIR` since v0.32.0, before it
+    `post-build-dockerfile APP` (v0.31.5 plugins/builder-dockerfile/builder-build), whose failure fails
+    the build (`set -eo pipefail`). The deprecated hook's warning since v0.32.0 is not modelled."""
     info1(f"Building {app} from Dockerfile")
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=dockerfile",
@@ -230,10 +252,11 @@ def builder_build(app: str, work_dir: Path) -> int:
                              "--tag", image_name(app), str(work_dir)], capture_output=True, text=True,
                             env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
     if result.returncode != 0:
-        warn("App build failed")
         sys.stderr.write(result.stderr)
         return 1
-    return 0
+    if version() < (0, 32, 0):
+        return plugn("post-build-dockerfile", app).returncode
+    return plugn("post-build", "dockerfile", app, str(work_dir)).returncode
 
 
 # ----- release (plugins/common/functions release_and_deploy, dokku_release; builder-release) ------
@@ -406,6 +429,78 @@ def uptime_check(cid: str) -> bool:
     time.sleep(int(property_get("checks", "--global", "default-wait") or "10"))
     state = docker("container", "inspect", "--format", "{{.State.Running}} {{.RestartCount}}", cid).stdout.split()
     return state == ["true", "0"]
+
+
+def scheduler_run(app: str, env_count: int, rest: List[str]) -> int:
+    """plugins/scheduler-docker-local/scheduler-run: a one-off container of the image
+    get_deploying_app_image_name resolves (get_running_image_tag: the registry's tag, else latest),
+    refused unless its `com.dokku.image-stage` label is `release`; docker-args-run and
+    docker-args-process-run, `DYNO` and `--name APP.TYPE.N` (TYPE `cron` with DOKKU_CRON_ID, which also
+    labels the container; the `forbid`/`replace` concurrency policies are not modelled), `--rm` for
+    DOKKU_RM_CONTAINER (the environment's, else the app's or the global config value), `--env` for each
+    RUN_ENV pair, a Procfile key run as its command, the run labels; created with the app's config in
+    the client's environment (internal-functions fn-scheduler-docker-local-start-app-container),
+    post-container-create, `start --attach` (no TTY here), the exit code from `container wait`, else
+    start's; scheduler-post-run. Herokuish and CNB images (`/exec`, their process args) are not modelled."""
+    run_env, command = rest[:env_count], rest[env_count:]
+    tag = running_image_tag(app, "")
+    image = deploying_image_name(app, tag)
+    stage = docker("image", "inspect", "-f", '{{ index .Config.Labels "com.dokku.image-stage" }}', image).stdout.strip()
+    if stage != "release":
+        warn(f"Invalid image stage detected: expected 'release', got '{stage}'")
+        warn("Successfully deploy your app to fix dokku run calls")
+        return 1
+    config = merged_config(app)
+    remove = os.environ.get("DOKKU_RM_CONTAINER") or read_config(app).get("DOKKU_RM_CONTAINER") \
+        or read_config("--global").get("DOKKU_RM_CONTAINER", "")
+    args = plugn("docker-args-run", app, tag, capture=True, stdin_text="").stdout
+    process_type = "run"
+    cron_id = os.environ.get("DOKKU_CRON_ID", "")
+    if cron_id:
+        process_type = "cron"
+        policy = os.environ.get("DOKKU_CONCURRENCY_POLICY") or "allow"
+        args += f" --label=com.dokku.cron-id={cron_id} --label=com.dokku.concurrency-policy={policy}"
+    dyno = secrets.randbelow(32768)
+    args += " " + plugn("docker-args-process-run", app, "dockerfile", tag, capture=True, stdin_text="").stdout
+    args += f" -e DYNO={process_type}.{dyno} --name {app}.{process_type}.{dyno}"
+    if remove:
+        args += " --rm"
+    for pair in run_env:
+        args += f" --env={pair}"
+    for flag in os.environ.get("DOKKU_GLOBAL_FLAGS", "").split():
+        if flag.startswith("--label"):
+            args += f" {flag}"
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if command:
+        found = procfile_command(app, command[0])
+        if found:
+            info1(f"Found '{command[0]}' in Procfile, running that command")
+            args += f" --label=com.dokku.process-type={command[0]}"
+            command = found.split() + command[1:]
+    if os.environ.get("DOKKU_RUN_TTL_SECONDS"):
+        args += f" --label=com.dokku.active-deadline-seconds={env('DOKKU_RUN_TTL_SECONDS')}"
+    args += f" --label=com.dokku.container-type={process_type} --label=com.dokku.app-name={app} {image}"
+    argv = shlex.split(args) + (command or [property_get_computed_shell(app)])
+    created = docker("container", "create", *argv, env_extra=config, check=False)
+    if created.returncode != 0:
+        sys.stderr.write(created.stderr)
+        return 1
+    cid = created.stdout.strip()
+    plugn("post-container-create", "app", cid, app, "run")
+    started = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "container", "start", "--attach", cid],
+                             close_fds=False).returncode
+    waited = docker("container", "wait", cid, check=False)
+    code = int(waited.stdout.strip()) if waited.returncode == 0 and waited.stdout.strip() else started
+    plugn("scheduler-post-run", "docker-local", app, cid, str(code))
+    return code
+
+
+def property_get_computed_shell(app: str) -> str:
+    """scheduler-run's shell for a run without a command: DOKKU_SHELL, else the scheduler plugin's
+    `shell` property (app, then global), else /bin/bash."""
+    return (os.environ.get("DOKKU_SHELL") or property_get("scheduler", app, "shell")
+            or property_get("scheduler", "--global", "shell") or "/bin/bash")
 
 
 def is_deployed(app: str) -> bool:

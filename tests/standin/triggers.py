@@ -342,6 +342,9 @@ def t_config_docker_args_deploy(app: str, *rest: str) -> None:
     print(f"{stdin_text()} {keys}", end="")
 
 
+t_config_docker_args_run = t_config_docker_args_deploy  # plugins/config/docker-args-run: a link to docker-args-deploy
+
+
 def t_config_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
     """plugins/config/triggers.go TriggerPostAppCloneSetup / RenameSetup: the env copied to the new app."""
     write_config(new, {**read_config(new), **read_config(old)})
@@ -451,6 +454,9 @@ def t_network_docker_args_process_deploy(app: str, *rest: str) -> None:
     stdin = stdin_text()
     network = property_get_computed("network", app, "initial-network", "")
     print((f" --network={network} " if network else "") + stdin, end="")
+
+
+t_network_docker_args_process_run = t_network_docker_args_process_deploy  # the same case in TriggerDockerArgsProcess
 
 
 def t_network_post_container_create(kind: str, cid: str, app: str, phase: str, *rest: str) -> None:
@@ -603,6 +609,12 @@ def t_scheduler_docker_local_scheduler_deploy(scheduler: str, app: str, tag: str
     """plugins/scheduler-docker-local/scheduler-deploy (only for the docker-local scheduler)."""
     if scheduler == "docker-local":
         deploy.scheduler_deploy(app, tag, process_type)
+
+
+def t_scheduler_docker_local_scheduler_run(scheduler: str, app: str, env_count: str = "0", *rest: str) -> None:
+    """plugins/scheduler-docker-local/scheduler-run (only for the docker-local scheduler)."""
+    if scheduler == "docker-local":
+        sys.exit(deploy.scheduler_run(app, int(env_count), list(rest)))
 
 
 def t_scheduler_docker_local_scheduler_stop(scheduler: str, app: str, remove: str = "false", *rest: str) -> None:

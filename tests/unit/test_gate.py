@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.gate import policy as gates
 from dokku_migrations.gate.history import ROLLBACK, SUCCEEDED, Run
 from dokku_migrations.gate.policy import Gate, Record, ahead_of_code, may_start, migrated_value
@@ -15,8 +16,8 @@ def gate(tmp_path):
     return Gate(tmp_path)
 
 
-def test_an_image_the_plugin_never_saw_may_start():
-    assert may_start(None)
+def test_an_image_without_a_record_is_not_admitted_by_the_record_rule():
+    assert not may_start(None)
 
 
 @pytest.mark.parametrize("status", [gates.MIGRATED, gates.NOTHING_TO_RUN, gates.DISABLED])
@@ -126,3 +127,84 @@ def test_behind_a_code_only_run_the_run_that_changed_the_schema_is_still_ahead(g
 def test_a_run_that_was_not_observed_counts_as_ahead_as_before(gate):
     unseen = run(2, "sha256:new", changed=None)
     assert ahead_of_code(gate, "web", [unseen, run(1, "sha256:old")], serving=["sha256:old"]) is unseen
+
+
+# --- refusal: deny by default ---------------------------------------------------------------------
+class Engine:
+    """The engine as the gate asks it: images by id, and the ids of the app's deploy containers."""
+
+    def __init__(self, images=(), deployed=()):
+        self.images = {image.id: image for image in images}
+        self.deployed = list(deployed)
+
+    def inspect_image(self, ref):
+        return self.images.get(ref)
+
+    def deployed_image_ids(self, app, stopped=False):
+        return self.deployed if stopped else []
+
+
+def image(image_id, parent="", layers=()):
+    return ImageInfo(ref=image_id, id=image_id, entrypoint=[], labels={}, env=[], repo_tags=[], parent=parent,
+                     layers=tuple(layers))
+
+
+def test_an_image_that_never_reached_the_plugin_is_refused(gate):
+    assert gates.refusal(gate, Engine(), "web", "sha256:new") == gates.UNSEEN
+
+
+def test_an_image_that_was_here_at_the_first_install_is_admitted(gate, tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / gates.PREDATING).write_text(json.dumps(["sha256:old"]))
+    assert gates.refusal(gate, Engine(), "web", "sha256:old") == ""
+
+
+def test_an_unreadable_list_of_predating_images_admits_nothing(gate, tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / gates.PREDATING).write_text('["sha256:old"')
+    assert gates.refusal(gate, Engine(), "web", "sha256:old") == gates.UNSEEN
+
+
+def test_an_image_dokku_deployed_containers_of_served_and_is_admitted_from_then_on(gate):
+    assert gates.refusal(gate, Engine(deployed=["sha256:old"]), "web", "sha256:old") == ""
+    assert gate.record("web", "sha256:old") == Record(gates.UNKNOWN, live=True)
+
+
+@pytest.mark.parametrize("status", [gates.PENDING, gates.FAILED, gates.ROLLED_BACK])
+def test_a_recorded_image_is_refused_with_its_status(gate, status):
+    gate.mark("web", "sha256:new", status)
+    assert gates.refusal(gate, Engine(deployed=["sha256:new"]), "web", "sha256:new") == status
+
+
+def test_a_release_that_died_before_recording_its_image_leaves_it_pending(gate, tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / gates.RELEASE_STARTED).write_text("dokku/web:latest\n")
+    engine = Engine([image("sha256:new")._replace(ref="dokku/web:latest")])
+    engine.images["dokku/web:latest"] = engine.images["sha256:new"]
+    assert gates.refusal(gate, engine, "web", "sha256:new") == gates.PENDING
+
+
+# --- derives_from: what a release image was built on ------------------------------------------------
+def test_an_image_built_by_the_classic_builder_derives_from_its_parent_chain():
+    base, step = image("sha256:a", layers=["l1"]), image("sha256:s", parent="sha256:a", layers=["l1", "l2"])
+    release = image("sha256:r", parent="sha256:s", layers=["l1", "l2"])
+    assert gates.derives_from(Engine([base, step]), release, base)
+
+
+def test_a_parent_chain_that_passes_beside_the_image_does_not_derive_from_it():
+    root, migrated = image("sha256:root", layers=["l1"]), image("sha256:a", parent="sha256:root", layers=["l1", "v1"])
+    pushed = image("sha256:b", parent="sha256:root", layers=["l1", "v2"])
+    release = image("sha256:r", parent="sha256:b", layers=["l1", "v2"])
+    assert not gates.derives_from(Engine([root, migrated, pushed]), release, migrated)
+
+
+def test_without_a_parent_an_image_whose_layers_extend_the_base_derives_from_it():
+    base = image("sha256:a", layers=["l1", "l2"])
+    assert gates.derives_from(Engine([base]), image("sha256:r", layers=["l1", "l2"]), base)
+    assert gates.derives_from(Engine([base]), image("sha256:r", layers=["l1", "l2", "env"]), base)
+
+
+def test_without_a_parent_an_image_on_other_layers_does_not_derive_from_it():
+    base = image("sha256:a", layers=["l1", "v1"])
+    assert not gates.derives_from(Engine([base]), image("sha256:r", layers=["l1", "v2"]), base)
+    assert not gates.derives_from(Engine([base]), image("sha256:r", layers=["l1"]), base)
