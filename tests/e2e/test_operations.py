@@ -139,6 +139,8 @@ BAD_VALUES = {
     "database-url-key": ("REPORTING_URL", "NOT A KEY"),
     "database-image": ("postgres:16", "postgres:16; rm -rf /"),
     "preflight": ("block", "sometimes"),
+    "lock-timeout": ("0.5", "5s"),
+    "lock-retries": ("2", "21"),
 }
 
 
