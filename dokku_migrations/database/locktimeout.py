@@ -149,5 +149,5 @@ def pooler_note(app: str) -> str:
     """The line when a connection pooler refused the lock timeout, and the run goes on without it."""
     return (f"[dokku-migrations] The database's connection pooler refused the lock timeout (unsupported startup "
             f"parameter): running again without it, so this run may queue the app's queries behind its locks. "
-            f"Let the pooler pass lock_timeout (PgBouncer: track_extra_parameters), give the migration a direct "
-            f"connection, or turn it off: 'dokku migrations:set {app} lock-timeout 0'")
+            f"Give the migration a direct connection to the server, or turn the timeout off: "
+            f"'dokku migrations:set {app} lock-timeout 0'")

@@ -55,7 +55,7 @@ def run_attempts(ctx: Context, app: str, run: Run, spec: Spec, stream: output.In
                              "gave_up_on_lock": on_lock})
         ctx.history.save(run)
         if passed > 0 and not on_lock and locktimeout.refused_by_pooler(tail):
-            stream.note(locktimeout.pooler_note(app))
+            _note(stream, locktimeout.pooler_note(app))
             spec = Spec(*locktimeout.without_lock_timeout(spec.args, spec.env, passed), env_file=spec.env_file)
             passed = 0
             continue
@@ -67,12 +67,18 @@ def run_attempts(ctx: Context, app: str, run: Run, spec: Spec, stream: output.In
         if delay is None:
             return result, Attempts(gave_up, True, gave_up <= settings.lock_retries)
         most = settings.lock_retries + 1 + (len(run.attempts) - gave_up)  # with a pooler's refusal
-        stream.note(locktimeout.retry_note(len(run.attempts), most, seconds, delay))
+        _note(stream, locktimeout.retry_note(len(run.attempts), most, seconds, delay))
         try:
             _pause(delay)
         except Interrupted as signal:
-            stream.note(f"[dokku-migrations] Interrupted by {signal.signame} before attempt {len(run.attempts) + 1}")
+            _note(stream, f"[dokku-migrations] Interrupted by {signal.signame} before attempt {len(run.attempts) + 1}")
             raise
+
+
+def _note(stream: output.IndentedStream, text: str) -> None:
+    """A line of the plugin's between attempts, on the terminal and in the log at once (the wait follows)."""
+    stream.note(text)
+    stream.flush()
 
 
 def _position(log: BinaryIO) -> Optional[int]:
