@@ -333,3 +333,15 @@ def test_a_lock_timeout_of_zero_lets_the_migration_wait_as_the_app_configured_it
     assert result.code == 0, result.output
     assert psql(service_of(app), "SELECT lock_timeout FROM seen") == "0"
     assert host.history(app)[0]["attempts"][0]["lock_timeout"] == ""
+
+
+def test_dry_run_says_what_the_migration_gets_for_its_locks(host, images, bare_app):
+    image = host.app_image(bare_app, images.node_app("shop", "v1", NOTES))
+    settings(host, bare_app, lock_timeout="0.5", lock_retries="2")
+
+    result = host.dokku("migrations:run", bare_app, "--image", image, "--dry-run")
+
+    assert result.code == 0, result.output
+    assert "Locks:    PGOPTIONS gets -c lock_timeout=500ms, and a run that gives up waiting for a lock is tried " \
+           "2 more time(s)" in result.stdout
+    assert " --env=PGOPTIONS " in result.stdout
