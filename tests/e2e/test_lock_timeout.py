@@ -250,6 +250,7 @@ def test_django_is_tried_again_after_a_lock_timeout_and_migrates_once_the_transa
     assert "LockNotAvailable" in stdout + stderr
     assert "       Applying notes.0002_note_title... OK" in stdout
     assert "(attempt 2: the earlier ones gave up waiting for a lock)" in stdout
+    assert "       Database changed: +1 column; 1 migration recorded" in stdout  # before the first, after the last
     assert run["status"] == "succeeded"
     assert [(attempt["exit_code"], attempt["gave_up_on_lock"]) for attempt in run["attempts"]] == \
         [(1, True), (0, False)]
