@@ -237,6 +237,8 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
         ctx.dokku.post_container_create(app, cid, PHASE)
         if not run.attempts:  # the database as the migration will find it, before its first attempt starts
             observer.before(cid)
+        else:
+            observer.follow(cid)
 
     try:
         result, lock = run_attempts(ctx, app, run, prepared.spec, stream, log, settings, image, created,

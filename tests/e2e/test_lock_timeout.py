@@ -194,22 +194,25 @@ def settings(host, app: str, **values: str) -> None:
 def test_node_pg_migrate_gives_up_on_a_locked_table_while_the_apps_queries_on_it_keep_answering(host, images, app):
     service = service_of(app)
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", NOTES)).code == 0
-    settings(host, app, lock_timeout="4", lock_retries="1")
+    settings(host, app, lock_timeout="6", lock_retries="1", quiet_after="1")
 
     with Blocker(service, "notes"), deploying(host, app, images.node_app("shop", "v2", NOTES_TITLE)) as deploy:
         wait_for("the migration to queue behind the blocker", lambda: migration_waiting(service, "notes"))
         answer, seconds = timed_query(service, "SELECT count(*) FROM notes")
-        assert answer == "0" and seconds < 4 + 6, f"the app's query answered {answer!r} after {seconds:.1f}s"
+        assert answer == "0" and seconds < 6 + 6, f"the app's query answered {answer!r} after {seconds:.1f}s"
         stdout, stderr = deploy.communicate(timeout=300)
 
     run = host.history(app)[0]
     assert deploy.returncode != 0
-    assert "Attempt 1 of 2 gave up waiting for a lock after 4s" in stdout
-    assert ("Migration command 'npm run migrate' gave up waiting for a lock after 4s on each of its 2 attempts"
+    assert "Attempt 1 of 2 gave up waiting for a lock after 6s" in stdout
+    assert ("Migration command 'npm run migrate' gave up waiting for a lock after 6s on each of its 2 attempts"
             in stdout + stderr)
     assert run["status"] == "failed"
     assert [(attempt["lock_timeout"], attempt["gave_up_on_lock"]) for attempt in run["attempts"]] == \
-        [("-c lock_timeout=4s", True), ("-c lock_timeout=4s", True)]
+        [("-c lock_timeout=6s", True), ("-c lock_timeout=6s", True)]
+    second = stdout[stdout.index("Attempt 1 of 2 gave up"):]  # the quiet lines watch the new container too
+    assert any(line.startswith("       (quiet for") and " waiting " in line and "on table notes" in line
+               for line in second.splitlines()), second
     assert not column_exists(app, "notes", "title")
     assert http_get(host.web_containers(app)[0]) == "v1"
 
