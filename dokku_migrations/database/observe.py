@@ -72,6 +72,11 @@ class Observer:
             self.close()
             raise
 
+    def follow(self, migration_cid: str) -> None:
+        """The container of a later attempt (the run tried again after a lock timeout): its connections are
+        the ones to watch, by its addresses, read once it runs. The fingerprint stays the first one's."""
+        self._migration, self._addresses = migration_cid, []
+
     def after(self) -> Observation:
         """The fingerprint after the run, compared; the session is closed either way."""
         try:
@@ -138,7 +143,7 @@ class Observer:
         try:
             answer = self.session.poll(POLL_SECONDS, lambda: None)
             if answer is None or self._asked < self._wanted:  # none yet, or the answer to an older question
-                if not self.session.busy:
+                if not self.session.busy and self._addresses:
                     self.session.send(activity.request(kind, self._addresses))
                     self._asked = self._wanted
                 return None

@@ -197,8 +197,10 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     for r, change in zip(runs, changes):
         exit_code = "" if r.exit_code is None else str(r.exit_code)
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
+        attempts = f" ({len(r.attempts)} attempts: the run was tried again after a lock timeout)" \
+            if len(r.attempts) > 1 else ""
         print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
-              f"{exit_code:>4}  {duration:>8}  {change:<{width}}  {r.command or '-'}")
+              f"{exit_code:>4}  {duration:>8}  {change:<{width}}  {r.command or '-'}{attempts}")
     schema_ahead_note(ctx, app)
 
 

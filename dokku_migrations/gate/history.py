@@ -10,9 +10,9 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, List, Optional
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.files import write_atomic
@@ -51,6 +51,9 @@ class Run:
     schema_note: str = ""  # why the database could not be seen, when it could not
     schema_before: str = ""  # digests of the fingerprints (database/observe.py)
     schema_after: str = ""
+    # every container the run started, in order (more than one after a lock timeout, migrate.run_attempts):
+    # {"exit_code", "seconds", "lock_timeout" (the option passed, "" for none), "gave_up_on_lock"}
+    attempts: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:

@@ -12,6 +12,7 @@ from dokku_migrations.common import interrupts, output
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.common.lock import run_lock
 from dokku_migrations.context import Context
+from dokku_migrations.database import locktimeout
 from dokku_migrations.database.observe import Observation, Observer
 from dokku_migrations.database.url import Target, Unsupported
 from dokku_migrations.database.url import parse as parse_url
@@ -19,12 +20,12 @@ from dokku_migrations.docker import clientenv, labels
 from dokku_migrations.docker.image import ImageInfo, belongs_to, image_tag
 from dokku_migrations.gate import history as records
 from dokku_migrations.gate import policy as gates
-from dokku_migrations.gate import watchdog
 from dokku_migrations.gate.history import Run
 from dokku_migrations.gate.leftovers import reap
 from dokku_migrations.run import preflight
+from dokku_migrations.run.attempts import run_attempts
 from dokku_migrations.run.manifest import detect, set_command
-from dokku_migrations.run.outcome import judge
+from dokku_migrations.run.outcome import Outcome, judge
 from dokku_migrations.run.plan import (
     DEFAULT_APP_USER,
     PHASE,
@@ -41,7 +42,7 @@ from dokku_migrations.run.plan import (
 from dokku_migrations.run.quiet import Quiet
 from dokku_migrations.run.releasetasks import Task, migration_commands, running_the_same, twice_warning
 from dokku_migrations.run.releasetasks import shown as shown_tasks
-from dokku_migrations.run.runner import Spec, run_container
+from dokku_migrations.run.runner import Spec
 from dokku_migrations.run.settings import Resolved
 
 
@@ -151,7 +152,8 @@ def prepare(ctx: Context, request: Request, image: ImageInfo, command: str, sett
     if source_type(kind) != source_type(guess):  # a custom DOKKU_APP_USER: ask again with the right type
         task_args = ctx.dokku.deploy_args(app, tag, source_type(kind))
     deploy_args, argv_values = move_env_values(task_args)
-    plain, piped, dropped = clientenv.split_values({**argv_values, **config})
+    deploy_args, values = locktimeout.with_lock_timeout(deploy_args, {**argv_values, **config}, settings.lock_timeout)
+    plain, piped, dropped = clientenv.split_values(values)
     if dropped:
         output.warn(f"Not passing {', '.join(dropped)} to the migration container: the docker client reads these "
                     "variables itself, so they travel in an env file, which cannot hold a multi-line value")
@@ -234,14 +236,14 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
 
     def created(cid: str) -> None:
         ctx.dokku.post_container_create(app, cid, PHASE)
-        observer.before(cid)  # the database as the migration will find it, before it starts
+        if not run.attempts:  # the database as the migration will find it, before its first attempt starts
+            observer.before(cid)
+        else:
+            observer.follow(cid)
 
     try:
-        result = run_container(
-            ctx.docker, prepared.spec, stream, settings.timeout, settings.grace, image.stop_signal,
-            on_created=created,
-            watch=lambda cid: watchdog.spawn(app, run.id, cid, settings.timeout, settings.grace, os.environ),
-            quiet=Quiet(settings.quiet_after, observer))
+        result, lock = run_attempts(ctx, app, run, prepared.spec, stream, log, settings, image, created,
+                                    quiet=Quiet(settings.quiet_after, observer))
         observed(run, observer.after())
     finally:
         observer.close()
@@ -257,15 +259,20 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
                    f"{ctx.history.root} and deploy again")
         ctx.history.finish(run, records.ERROR, settings.keep, exit_code=result.exit_code, message=message)
         raise UserError(message)
+    what = "Rollback command" if request.trigger == records.ROLLBACK else "Migration command"
     outcome = judge(result, plan.command, settings.timeout, settings.grace,
                     logs_hint=f"dokku migrations:logs {app} {run.id}",
-                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}",
-                    what="Rollback command" if request.trigger == records.ROLLBACK else "Migration command")
+                    longer_hint=f"dokku migrations:set {app} timeout {settings.timeout * 2}", what=what)
+    if lock.last_gave_up and outcome.status == records.FAILED:
+        outcome = Outcome(records.FAILED, locktimeout.gave_up(
+            what, plan.command, lock.gave_up, settings.lock_timeout, app, settings.lock_retries, lock.out_of_time,
+            logs_hint=f"dokku migrations:logs {app} {run.id}"))
     ctx.history.finish(run, outcome.status, settings.keep, exit_code=result.exit_code, message=outcome.message)
     if outcome.message:
         say_database(run)
         raise UserError(outcome.message, outcome.exit_code)
-    output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s")
+    after = f" (attempt {len(run.attempts)}: the earlier ones gave up waiting for a lock)" if lock.gave_up else ""
+    output.info1(f"Migrations for {app} succeeded in {result.seconds:.1f}s{after}")
     say_database(run)
     return gates.MIGRATED
 
@@ -301,6 +308,10 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     output.verbose(f"Source:   {plan.source}")
     output.verbose(f"Timeout:  {settings.timeout}s" if settings.timeout else "Timeout:  none")
     output.verbose(f"Grace:    {settings.grace}s between the stop signal and SIGKILL")
+    output.verbose(f"Locks:    PGOPTIONS gets {locktimeout.option(settings.lock_timeout)}, and a run that gives up "
+                   f"waiting for a lock is tried {settings.lock_retries} more time(s)" if settings.lock_timeout > 0
+                   else f"Locks:    no lock timeout; a run that gives up waiting for a lock is tried "
+                        f"{settings.lock_retries} more time(s)")
     output.verbose(f"Config:   {', '.join(config_keys) or '(none)'}")
     output.verbose(f"Database: {database.shown} (observed before and after the run)" if isinstance(database, Target)
                    else f"Database: not observed, {database.reason}")

@@ -17,6 +17,7 @@ GLOBAL = "--global"
 SIZE = r"[1-9][0-9]*[bkmg]?"
 CPUS = r"0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(?:\.[0-9]+)?"
 DIGITS = r"[0-9]{1,9}"
+LOCK_SECONDS = r"[0-9]{1,4}(?:\.[0-9]{1,3})?"
 
 
 def parse_bool(value: str) -> str:
@@ -41,6 +42,22 @@ def parse_grace(value: str) -> str:
 def parse_quiet_after(value: str) -> str:
     if not re.fullmatch(DIGITS, value) or int(value) > 86400:
         raise UserError(f"'{value}' is not a number of seconds of silence: use a whole number from 0 (never) to 86400")
+    return str(int(value))
+
+
+def parse_lock_timeout(value: str) -> str:
+    """Seconds to the millisecond (PostgreSQL's unit); empty or 0 turns it off."""
+    if not value.strip():
+        return "0"
+    if not re.fullmatch(LOCK_SECONDS, value) or float(value) > 3600:
+        raise UserError(f"'{value}' is not a lock timeout: use seconds from 0.001 to 3600 (e.g. 5 or 0.5), "
+                        "0 to let a migration wait for its locks")
+    return f"{float(value):.3f}".rstrip("0").rstrip(".")
+
+
+def parse_lock_retries(value: str) -> str:
+    if not re.fullmatch(DIGITS, value) or int(value) > 20:
+        raise UserError(f"'{value}' is not a number of retries: use a whole number from 0 to 20")
     return str(int(value))
 
 
@@ -121,6 +138,14 @@ KEYS: Dict[str, Key] = {key.name: key for key in (
     # off by default: a pre-flight starts a second database server beside production on every deploy
     # (memory, seconds); an app opts in. See help.txt and the README's "Pre-flight".
     Key("preflight", "off", parse_preflight),
+    # On by default: the outage it prevents (every query of the app on a table stalled behind a queued ALTER
+    # TABLE for as long as some long transaction lasts) is worse than a deploy that stops and says why. 5 s
+    # bounds that stall well under the 60 s Dokku's nginx waits for an answer (proxy-read-timeout: dokku/dokku
+    # v0.38.27 plugins/nginx-vhosts/nginx_vhosts.go ComputedProxyReadTimeout), yet lets an ALTER through behind
+    # ordinary short transactions; 3 retries, 5, 10 and 20 s apart, outlast most reports and backups while
+    # adding about a minute at most (database/locktimeout.py).
+    Key("lock-timeout", "5", parse_lock_timeout),
+    Key("lock-retries", "3", parse_lock_retries),
 )}
 
 
@@ -153,6 +178,14 @@ class Resolved(NamedTuple):
     @property
     def quiet_after(self) -> int:
         return int(self.get("quiet-after"))
+
+    @property
+    def lock_timeout(self) -> float:
+        return float(self.get("lock-timeout"))
+
+    @property
+    def lock_retries(self) -> int:
+        return int(self.get("lock-retries"))
 
     @property
     def keep(self) -> int:

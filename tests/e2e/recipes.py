@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -398,19 +398,23 @@ class Recipes:
         return self.images.build_files(name, files, f"# {base} is {base_id}\nFROM {base}\nWORKDIR /app\n"
                                                     f"COPY . /app/\n{steps}")
 
-    def django(self) -> str:
+    def django(self, extra: Optional[Dict[str, str]] = None) -> str:
+        """`extra`: files added or replaced (a later migration and its model)."""
         files = {"app.json": app_json(DJANGO_COMMAND), "manage.py": DJANGO_MANAGE, "shop/__init__.py": "",
                  "shop/settings.py": DJANGO_SETTINGS, "notes/__init__.py": "", "notes/models.py": DJANGO_MODELS,
-                 "notes/migrations/__init__.py": "", "notes/migrations/0001_initial.py": DJANGO_MIGRATION}
+                 "notes/migrations/__init__.py": "", "notes/migrations/0001_initial.py": DJANGO_MIGRATION,
+                 **(extra or {})}
         return self._on("dm-django:3.2", "django", files,
                         'ENV PYTHONUNBUFFERED=1\nCMD ["python", "-m", "http.server", "5000"]\n')
 
-    def rails(self) -> str:
-        """No Gemfile.lock: bundler resolves the Gemfile from the gems Debian installed, offline."""
+    def rails(self, extra: Optional[Dict[str, str]] = None) -> str:
+        """No Gemfile.lock: bundler resolves the Gemfile from the gems Debian installed, offline. `extra`:
+        files added or replaced (a later migration)."""
         files = {"app.json": app_json(RAILS_COMMAND), "Gemfile": RAILS_GEMFILE, "Rakefile": RAILS_RAKEFILE,
                  "config/boot.rb": RAILS_BOOT, "config/application.rb": RAILS_APPLICATION,
                  "config/environment.rb": RAILS_ENVIRONMENT, "config/database.yml": RAILS_DATABASE_YML,
-                 "bin/rails": RAILS_BIN, "db/migrate/20240101000000_create_widgets.rb": RAILS_MIGRATION}
+                 "bin/rails": RAILS_BIN, "db/migrate/20240101000000_create_widgets.rb": RAILS_MIGRATION,
+                 **(extra or {})}
         return self._on("dm-rails:6.1", "rails", files, "RUN chmod +x bin/rails\nENV RAILS_ENV=production\n"
                                                         'CMD ["ruby", "-run", "-e", "httpd", ".", "-p", "5000"]\n')
 

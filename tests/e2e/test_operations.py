@@ -141,6 +141,8 @@ BAD_VALUES = {
     "database-image": ("postgres:16", "postgres:16; rm -rf /"),
     "preflight": ("block", "sometimes"),
     "quiet-after": ("0", "soon"),
+    "lock-timeout": ("0.5", "5s"),
+    "lock-retries": ("2", "21"),
 }
 
 

@@ -64,6 +64,8 @@ class Reader:
 def test_a_migration_waiting_for_a_lock_says_which_lock_and_which_session_holds_it(host, images, app):
     assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS, scripts=SCRIPTS)).code == 0
     quiet_after_one_second(host, app)
+    # the ALTER waits until the holder lets go: without a lock timeout (test_lock_timeout.py has it give up)
+    assert host.dokku("migrations:set", app, "lock-timeout", "0").code == 0
     database = service_of(app).replace("-", "_")
     # a real second session: a transaction that locked the table and sits idle, as a forgotten console does
     holder = subprocess.Popen(["docker", "container", "exec", "-i", f"dokku.postgres.{service_of(app)}", "psql", "-U",

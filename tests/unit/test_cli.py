@@ -165,7 +165,8 @@ def test_no_left_over_words_is_fine():
 DOCUMENTED_COMMANDS = ["migrations:help", "migrations:run", "migrations:rollback", "migrations:preflight",
                        "migrations:set", "migrations:report", "migrations:history", "migrations:logs"]
 DOCUMENTED_SETTINGS = ["enabled", "command", "rollback-command", "timeout", "grace", "quiet-after", "detect", "keep",
-                       "memory", "cpus", "database-url-key", "database-image", "preflight"]
+                       "memory", "cpus", "database-url-key", "database-image", "preflight",
+                       "lock-timeout", "lock-retries"]
 
 
 def test_the_help_lists_every_documented_command_and_setting_and_nothing_else():

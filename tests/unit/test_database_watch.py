@@ -114,3 +114,18 @@ def test_an_unobserved_database_says_nothing():
     watching = Observer(Engine(), "shop", parse("redis://cache:6379"), "", lambda: None)  # type: ignore[arg-type]
     watching.ask_activity()
     assert watching.activity() == ""
+
+
+def test_after_a_lock_timeout_the_next_attempts_container_is_the_one_watched():
+    engine = Engine()
+    engine.documents["attempt-2"] = {"NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.6"}}}}
+    watching, client = observer(engine)
+    watching.ask_activity()
+    client.answers.append((0, RUNNING))
+    watching.activity()
+
+    watching.follow("attempt-2")
+    watching.ask_activity()
+
+    assert "'172.17.0.5'::inet" in client.sent[0]
+    assert "'172.17.0.6'::inet" in client.sent[1] and "'172.17.0.5'::inet" not in client.sent[1]

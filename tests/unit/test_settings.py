@@ -15,6 +15,8 @@ from dokku_migrations.run.settings import (
     parse_command,
     parse_cpus,
     parse_keep,
+    parse_lock_retries,
+    parse_lock_timeout,
     parse_memory,
     parse_quiet_after,
     parse_rules,
@@ -148,6 +150,45 @@ def test_cpus_refuses_zero_negatives_and_non_numbers(value):
 def test_cpus_refuses_a_trailing_newline():
     with pytest.raises(UserError):
         parse_cpus("1\n")
+
+
+# --- lock-timeout and lock-retries -----------------------------------------------------------
+
+@pytest.mark.parametrize("value, stored", [("5", "5"), ("0.5", "0.5"), ("1.250", "1.25"), ("005", "5"),
+                                           ("0.001", "0.001"), ("3600", "3600"), ("0", "0"), ("", "0"),
+                                           ("0.000", "0")])
+def test_lock_timeout_accepts_seconds_to_the_millisecond_and_empty_or_zero_for_off(value, stored):
+    assert parse_lock_timeout(value) == stored
+
+
+@pytest.mark.parametrize("value", ["5s", "-1", "3601", "0.0005", "1e3", " 5", "five", "²"])
+def test_lock_timeout_refuses_anything_but_seconds_from_a_millisecond_to_an_hour(value):
+    with pytest.raises(UserError, match="is not a lock timeout: use seconds from 0.001 to 3600"):
+        parse_lock_timeout(value)
+
+
+@pytest.mark.parametrize("value, stored", [("0", "0"), ("3", "3"), ("20", "20"), ("07", "7")])
+def test_lock_retries_accepts_a_whole_number_from_0_to_20(value, stored):
+    assert parse_lock_retries(value) == stored
+
+
+@pytest.mark.parametrize("value", ["21", "-1", "", "1.5", "many"])
+def test_lock_retries_refuses_anything_else(value):
+    with pytest.raises(UserError, match="is not a number of retries: use a whole number from 0 to 20"):
+        parse_lock_retries(value)
+
+
+def test_by_default_a_migration_gives_up_on_a_lock_after_5_seconds_and_is_tried_3_more_times():
+    resolved = resolve({}, {})
+
+    assert resolved.lock_timeout == 5.0 and resolved.lock_retries == 3
+
+
+def test_a_lock_timeout_set_globally_can_be_turned_off_for_one_app():
+    resolved = resolve({"lock-timeout": "0"}, {"lock-timeout": "2.5"})
+
+    assert resolved.lock_timeout == 0.0
+    assert resolve({}, {"lock-timeout": "2.5"}).lock_timeout == 2.5
 
 
 # --- detect -----------------------------------------------------------------------------------
