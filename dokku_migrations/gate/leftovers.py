@@ -36,16 +36,20 @@ def recover(ctx: Context, app: str, container: Optional[MigrationContainer], run
         f"; it had exited with code {exited} with nobody watching, and {found_by} removed it" if exited is not None
         else f"; {found_by} removed its container" if container is not None else "")
     message = f"Run {run_id} of {app} was interrupted: {KILLED}{how}"
+    unfinished = ctx.history.load(app, run_id)
+    if unfinished is None or unfinished.finished:
+        return message
+    note = ""
+    if close_gate and unfinished.settles_gate and unfinished.image_id:  # `latest` back first, records after
+        note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), unfinished.image_id)
     run = ctx.history.abandon(app, run_id, message)
     if run is not None:
         run.stopped_with = stopped
         run.exit_code = exited
         ctx.history.save(run)
         ctx.history.append_note(app, run_id, message)
-        if close_gate and run.deploy and run.image_id:
-            note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), run.image_id)
-            if note:
-                ctx.history.append_note(app, run_id, note)
+        if note:
+            ctx.history.append_note(app, run_id, note)
     return message
 
 
