@@ -4,4 +4,5 @@ APP = "com.dokku.app-name"
 CONTAINER_TYPE = "com.dokku.container-type"
 RUN = "com.dokku.migrations.run"
 PROBE = "com.dokku.migrations.probe"
+PROBE_PID = "com.dokku.migrations.probe-pid"  # the process that reads through it: gone, the probe is orphaned
 DATABASE = "com.dokku.migrations.database"  # a database client container; its value is the app
