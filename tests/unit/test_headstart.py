@@ -23,7 +23,7 @@ def test_the_default_paths_are_those_detection_reads(workdir):
 
 
 SETTINGS = [{}, {"command": "true"}, {"detect": "app.json:$.x"}, {"enabled": "false"}, {"enabled": "true"},
-            {"enabled": "bogus"}]
+            {"enabled": "true\n"}, {"enabled": "False\n"}]
 
 
 @pytest.mark.parametrize("app", SETTINGS)
