@@ -120,7 +120,7 @@ def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wan
         key = wanted[0][len("--migrations-"):]
         if key not in rows:
             raise UserError(f"{wanted[0]} is not available for {subject}")
-        print(shown(rows[key]))
+        print(output.printable(shown(rows[key])))
         return
     if fmt == "json":
         print(json.dumps({key: value for key, value in rows.items()}, sort_keys=True))
@@ -130,7 +130,7 @@ def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wan
     labels = {key: "Migrations " + key.replace("-", " ") + ":" for key in rows}
     width = max(len(label) for label in labels.values()) + 1
     for key, value in rows.items():
-        print(output.VERBOSE + labels[key].ljust(width) + shown(value))
+        print(output.VERBOSE + labels[key].ljust(width) + output.printable(shown(value)))
 
 
 def list_apps(ctx: Context) -> List[str]:
@@ -163,8 +163,9 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     for r, change in zip(runs, changes):
         exit_code = "" if r.exit_code is None else str(r.exit_code)
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
-        print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
-              f"{exit_code:>4}  {duration:>8}  {change:<{width}}  {r.command or '-'}")
+        print(output.VERBOSE + output.printable(f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  "
+                                                f"{r.status:<11}  {exit_code:>4}  {duration:>8}  "
+                                                f"{change:<{width}}  {r.command or '-'}"))
     schema_ahead_note(ctx, app)
 
 
@@ -214,12 +215,13 @@ def logs(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     try:
         with open(path, "rb") as log:
             sys.stdout.flush()
+            shown = output.IndentedStream(sys.stdout.buffer)  # as the deploy showed it: controls shown, not obeyed
             while True:
                 chunk = log.read(65536)
                 if not chunk:
                     break
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
+                shown.write(chunk)
+            shown.finish()
     except FileNotFoundError:
         if record.status not in ("skipped", "error"):
             output.verbose("(no output was recorded)")
