@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .apps import create_table
 from .conftest import service_of
 from .host import PROBE_LABEL, docker, http_get, psql
@@ -59,14 +61,20 @@ def v1_live_then_v2_migrated_but_not_live(host, images, app) -> str:
     return serving
 
 
-def test_a_rollback_that_fails_halfway_leaves_its_image_refused_and_latest_on_the_serving_one(host, images, app):
+@pytest.mark.parametrize("command,timeout,said", [
+    ("npm run migrate:down && exit 3", "1800", "failed with exit code 3"),
+    ("npm run migrate:down && sleep 60", "8", "timed out after 8s"),
+], ids=["failed", "timed-out"])
+def test_a_rollback_that_stops_halfway_leaves_its_image_refused_and_latest_on_the_serving_one(
+        host, images, app, command, timeout, said):
     serving = v1_live_then_v2_migrated_but_not_live(host, images, app)
-    assert host.dokku("migrations:set", app, "rollback-command", "npm run migrate:down && exit 3").code == 0
+    for key, value in (("rollback-command", command), ("timeout", timeout)):
+        assert host.dokku("migrations:set", app, key, value).code == 0
 
     rollback = host.dokku("migrations:rollback", app)
 
     assert rollback.code != 0
-    assert "failed with exit code 3" in rollback.stderr
+    assert said in rollback.stderr
     assert tables(app) == "widgets"  # gadgets dropped: the schema is v2's no more
     assert image_id(f"dokku/{app}:latest") == serving
     refused = host.dokku("deploy", app, "migrations-failed")
