@@ -184,12 +184,16 @@ def schema_ahead_note(ctx: Context, app: str) -> None:
     without `post-deploy` marking it, and a false "ahead" points at `migrations:rollback`, which would
     drop the schema under live code. Said as not checked, not as fine."""
     from dokku_migrations.docker.engine import Unreachable
+    from dokku_migrations.gate.policy import Unreadable
     from dokku_migrations.gate.rollback import ahead, ahead_message
     try:
         behind = ahead(ctx, app)
     except Unreachable:
         output.verbose("Docker is not reachable, so whether the schema is ahead of the running code was not "
                        f"checked: see 'dokku migrations:report {app} --migrations-schema-ahead' once it is back")
+        return
+    except Unreadable as error:  # the table stands; what the gate cannot tell is said, as a failure
+        output.warn(error.message)
         return
     if behind is not None:
         output.warn(ahead_message(app, behind))

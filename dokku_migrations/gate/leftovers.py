@@ -26,10 +26,10 @@ KILLED = ("the process running it was killed (SIGKILL, the OOM killer, 'dokku bu
 
 def recover(ctx: Context, app: str, container: Optional[MigrationContainer], run_id: int, grace: int,
             found_by: str, close_gate: bool = True) -> str:
-    """Stops and removes the container (if any), records the run as interrupted (with the exit code
-    of a container that finished unwatched), closes the gate unless told not to (a newer run is
-    deciding that image's fate). Every step is safe to repeat: the watchdog and a new run may both
-    get here."""
+    """Stops and removes the container (if any); closes the gate unless told not to (a newer run is
+    deciding that image's fate) — `latest` back first, so a failure writing records cannot leave it on
+    the image — then records the run as interrupted (with the exit code of a container that finished
+    unwatched). Every step is safe to repeat: the watchdog and a new run may both get here."""
     stopped, exited = "", None
     if container is not None:
         if container.running:
