@@ -16,9 +16,9 @@ from dokku_migrations.docker import headstart
 
 MODULE = "python3 -m dokku_migrations"
 CONSOLE = "dokku-migrations"  # the console script: `try` only, on a laptop or in CI
-CONSOLE_USAGE = (f"usage: {CONSOLE} try IMAGE [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]] "
-                 f"[--database-image IMAGE] [--timeout SECONDS]\n(see '{CONSOLE} try --help'; on a Dokku host the "
-                 "plugin runs through Dokku: 'dokku migrations:help')")
+CONSOLE_USAGE = (f"usage: {CONSOLE} try IMAGE [--env KEY[=VALUE] ...] [--env-file PATH ...] [--command CMD] "
+                 f"[--database TYPE[:VERSION]] [--database-image IMAGE] [--timeout SECONDS]\n(see '{CONSOLE} try "
+                 "--help'; on a Dokku host the plugin runs through Dokku: 'dokku migrations:help')")
 
 
 def dispatch(argv: list[str], prog: str = MODULE) -> None:

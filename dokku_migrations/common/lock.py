@@ -14,6 +14,10 @@ from typing import Iterator
 from dokku_migrations.common.errors import UserError
 
 
+class Busy(UserError):
+    """Another run of the app holds its run lock."""
+
+
 def _try_lock(path: Path) -> int:
     """Returns the locked fd, or -1 when someone else holds the lock."""
     handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -37,8 +41,8 @@ def run_lock(path: Path, app: str) -> Iterator[None]:
         raise UserError(f"Could not take the migration lock of {app} ({error.strerror}): check {path.parent}")
     if handle < 0:
         holder = _holder(path)
-        raise UserError(f"Migrations for {app} are already running{holder}: wait for them to finish, "
-                        f"then try again (see 'dokku migrations:history {app}')")
+        raise Busy(f"Migrations for {app} are already running{holder}: wait for them to finish, "
+                   f"then try again (see 'dokku migrations:history {app}')")
     try:
         os.ftruncate(handle, 0)
         os.write(handle, str(os.getpid()).encode())

@@ -38,6 +38,14 @@ class MigrationContainer(NamedTuple):
     running: bool
 
 
+class ProbeContainer(NamedTuple):
+    """A never-started container reading files out of an image, as found on the engine."""
+
+    id: str
+    pid: int  # the process reading through it (0: not labelled)
+    created: int  # unix seconds
+
+
 class Docker:
     """One per process: a thin facade over the engine; the CLI only for `create`."""
 
@@ -88,14 +96,16 @@ class Docker:
             if error.status not in (404, 409):
                 raise failed(error, f"removing {ref}")
 
-    def read_file(self, image: str, paths: List[str], owner: str = "") -> Dict[str, Optional[bytes]]:
+    def read_file(self, image: str, paths: List[str], owner: str = "", for_app: bool = True
+                  ) -> Dict[str, Optional[bytes]]:
         """Reads small files out of an image without running it (never-started containers, labelled
         with the app they read for, always removed); what headstart.py started is only collected.
 
         Symlinks are followed inside the image's own filesystem (the engine resolves the link
         target within the container's root), never the host's.
         """
-        probe = self._probes.pop((image, tuple(paths), owner), None) or Probe(self.engine, image, paths, owner)
+        probe = self._probes.pop((image, tuple(paths), owner), None) or Probe(self.engine, image, paths, owner,
+                                                                              for_app)
         return probe.collect()
 
     # --- the migration container ------------------------------------------------------------
@@ -242,17 +252,23 @@ class Docker:
                     found[app].append(image["Id"])
         return found
 
-    def migration_containers(self, app: str) -> List[MigrationContainer]:
-        """Every migration container of the app the engine still has, running or not."""
-        found = self._containers([f"{labels.APP}={app}", labels.RUN], True,
-                                 "looking for left-over migration containers")
-        result = []
+    def plugin_containers(self, app: str) -> Tuple[List[MigrationContainer], List[ProbeContainer]]:
+        """Every migration and probe container of the app the engine still has, running or not, in one
+        listing (every run asks: one call, not two)."""
+        found = self._containers([f"{labels.APP}={app}"], True, "looking for left-over migration containers")
+        migrations, probes = [], []
         for container in found:
-            run_id = (container.get("Labels") or {}).get(labels.RUN, "")
-            result.append(MigrationContainer(
-                id=container["Id"], run_id=int(run_id) if run_id.isdigit() else 0,
-                running=container.get("State") in ("running", "restarting", "paused")))
-        return result
+            tags = container.get("Labels") or {}
+            if labels.RUN in tags:
+                run_id = tags[labels.RUN]
+                migrations.append(MigrationContainer(
+                    id=container["Id"], run_id=int(run_id) if run_id.isdigit() else 0,
+                    running=container.get("State") in ("running", "restarting", "paused")))
+            elif tags.get(labels.PROBE) == app:
+                pid = tags.get(labels.PROBE_PID, "")
+                probes.append(ProbeContainer(container["Id"], int(pid) if pid.isdigit() else 0,
+                                             int(container.get("Created") or 0)))
+        return migrations, probes
 
     # --- the database side: a client container on the migration's network ----------------------
     def container(self, ref: str) -> Optional[Dict[str, Any]]:

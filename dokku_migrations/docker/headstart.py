@@ -80,7 +80,8 @@ def detects_by_default(settings: str, app: str) -> bool:
     if any(read(scope, key) is not None for scope in (app, "--global") for key in ("command", "detect")):
         return False
     enabled = read(app, "enabled")
-    return (read("--global", "enabled") if enabled is None else enabled) in (None, "true")
+    enabled = read("--global", "enabled") if enabled is None else enabled
+    return enabled is None or enabled.rstrip("\n").strip().lower() == "true"  # as settings.parse_bool reads it
 
 
 def default_paths(workdir: str) -> list[str]:

@@ -30,19 +30,26 @@ SYMLINK_MODE = 1 << 27  # Go's os.ModeSymlink, as the engine reports a path's mo
 
 
 class Probe:
-    """`paths` of `image`, asked for when made; the containers are labelled with the app (`owner`)."""
+    """`paths` of `image`, asked for when made. The containers are labelled with who reads (`owner`:
+    the app, or `try`), the app's own label when it is an app's (the next run of the app finds them in
+    the one listing it makes anyway), and this process's id: a process killed in its first instants
+    (SIGKILL, `builds:cancel`) may leave a container whose removal never reached the engine, and its
+    id says the container is orphaned (leftovers.reap)."""
 
-    def __init__(self, engine: Engine, image: str, paths: list[str], owner: str) -> None:
+    def __init__(self, engine: Engine, image: str, paths: list[str], owner: str, for_app: bool = True) -> None:
         self.engine = engine
         self.image = image
         self.owner = owner
+        self.labels = {labels.PROBE: owner, labels.PROBE_PID: str(os.getpid())}
+        if for_app:
+            self.labels[labels.APP] = owner
         self.doing = f"reading files from {image}"
         self.paths = list(paths)
         self.sent = {path: self._send(path) for path in paths}  # the path wanted -> what reads it now
 
     def _send(self, target: str) -> tuple[str, str, Pending]:
         name = f"dokku-migrations-probe-{os.urandom(8).hex()}"
-        body = {"Image": self.image, "Cmd": ["/nonexistent"], "Labels": {labels.PROBE: self.owner},
+        body = {"Image": self.image, "Cmd": ["/nonexistent"], "Labels": self.labels,
                 "NetworkDisabled": True, "HostConfig": {"NetworkMode": "none"}}
         return target, name, self.engine.send([
             ("POST", "/containers/create", {"name": name}, body),

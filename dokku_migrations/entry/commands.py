@@ -154,7 +154,7 @@ def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wan
         key = wanted[0][len("--migrations-"):]
         if key not in rows:
             raise UserError(f"{wanted[0]} is not available for {subject}")
-        print(shown(rows[key]))
+        print(output.printable(shown(rows[key])))
         return
     if fmt == "json":
         print(json.dumps({key: value for key, value in rows.items()}, sort_keys=True))
@@ -164,7 +164,7 @@ def print_report(ctx: Context, subject: str, rows: Dict[str, str], fmt: str, wan
     labels = {key: "Migrations " + key.replace("-", " ") + ":" for key in rows}
     width = max(len(label) for label in labels.values()) + 1
     for key, value in rows.items():
-        print(output.VERBOSE + labels[key].ljust(width) + shown(value))
+        print(output.VERBOSE + labels[key].ljust(width) + output.printable(shown(value)))
 
 
 def list_apps(ctx: Context) -> List[str]:
@@ -199,8 +199,9 @@ def history(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
         duration = "" if r.duration is None else f"{r.duration:.1f}s"
         attempts = f" ({len(r.attempts)} attempts: the run was tried again after a lock timeout)" \
             if len(r.attempts) > 1 else ""
-        print(output.VERBOSE + f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  {r.status:<11}  "
-              f"{exit_code:>4}  {duration:>8}  {change:<{width}}  {r.command or '-'}{attempts}")
+        print(output.VERBOSE + output.printable(f"{r.id:>5}  {iso(r.started_at):<20}  {r.trigger:<19}  "
+                                                f"{r.status:<11}  {exit_code:>4}  {duration:>8}  "
+                                                f"{change:<{width}}  {r.command or '-'}{attempts}"))
     schema_ahead_note(ctx, app)
 
 
@@ -219,12 +220,16 @@ def schema_ahead_note(ctx: Context, app: str) -> None:
     without `post-deploy` marking it, and a false "ahead" points at `migrations:rollback`, which would
     drop the schema under live code. Said as not checked, not as fine."""
     from dokku_migrations.docker.engine import Unreachable
+    from dokku_migrations.gate.policy import Unreadable
     from dokku_migrations.gate.rollback import ahead, ahead_message
     try:
         behind = ahead(ctx, app)
     except Unreachable:
         output.verbose("Docker is not reachable, so whether the schema is ahead of the running code was not "
                        f"checked: see 'dokku migrations:report {app} --migrations-schema-ahead' once it is back")
+        return
+    except Unreadable as error:  # the table stands; what the gate cannot tell is said, as a failure
+        output.warn(error.message)
         return
     if behind is not None:
         output.warn(ahead_message(app, behind))
@@ -250,12 +255,13 @@ def logs(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     try:
         with open(path, "rb") as log:
             sys.stdout.flush()
+            shown = output.IndentedStream(sys.stdout.buffer)  # as the deploy showed it: controls shown, not obeyed
             while True:
                 chunk = log.read(65536)
                 if not chunk:
                     break
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
+                shown.write(chunk)
+            shown.finish()
     except FileNotFoundError:
         if record.status not in ("skipped", "error"):
             output.verbose("(no output was recorded)")

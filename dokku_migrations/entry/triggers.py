@@ -183,13 +183,11 @@ def refused(doing: str, app: str, image: str, reason: str) -> str:
 
 def post_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
     """Dokku's one signal that a deploy went live (after its checks, with the proxy switched): the
-    images its deploy containers now run can never be refused later. The tag argument is not enough
+    images its deploy containers now run can never be refused later, and the newest is the one a
+    failed re-release of the app, once stopped, points `latest` back at. The tag argument is not enough
     (empty for `dokku deploy`, `latest` under a registry), so the containers are asked."""
     app = check_app_name(expect(args, 1, "APP")[0])
-    for image_id in ctx.docker.deployed_image_ids(app):
-        record = ctx.gate.record(app, image_id)
-        if record is None or not record.live:
-            ctx.gate.mark_live(app, image_id)
+    ctx.gate.went_live(app, ctx.docker.deployed_image_ids(app))
 
 
 def builds_record_finalize(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:

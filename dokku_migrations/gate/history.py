@@ -66,8 +66,14 @@ class Run:
 
     @property
     def deploy(self) -> bool:
-        """Run by a deploy (its image's fate is the gate's business), not by `migrations:run`."""
+        """Run by a deploy, not by `migrations:run` or `migrations:rollback`."""
         return self.trigger in DEPLOY_TRIGGERS
+
+    @property
+    def settles_gate(self) -> bool:
+        """Its image may start only if it ends well: a deploy's, or a rollback's (a down migration
+        stopped halfway leaves a schema the image's code does not expect)."""
+        return self.deploy or self.trigger == ROLLBACK
 
     def as_json(self) -> dict:
         return asdict(self)

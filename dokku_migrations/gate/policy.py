@@ -17,16 +17,22 @@ It may start only if it demonstrably served before: Dokku deployed containers of
 stopped), or it was on the host when the plugin was first installed (`predating.py`). Every build
 records its image `pending` at `post-build`; a release whose trigger died before its image had a
 record is caught by the name `bin/run` writes before Python even starts.
+
+The records fail closed too: a file that cannot be read (truncated, garbled, unreadable) is never
+taken for "no records" — that would start every failed image — nor written over: everything that
+needs it refuses, naming the file, until someone repairs it.
 This module is standard-library only: `scheduler-deploy` must keep working with a broken venv.
 """
 
 import fcntl
 import json
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, NamedTuple, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple
 
+from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.files import write_atomic
 from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
 from dokku_migrations.docker.image import ImageInfo, layered_on
@@ -54,6 +60,49 @@ class Record(NamedTuple):
 
     status: str
     live: bool = False
+    live_at: float = 0.0  # when it was last seen going live (0: before the plugin kept the time)
+
+
+class Unreadable(UserError):
+    """The gate's file exists but cannot be understood: nothing may be decided from it."""
+
+    def __init__(self, app: str, path: Path, why: str) -> None:
+        super().__init__(f"The gate file of {app}, {path}, cannot be read ({why}), so nothing tells which images of "
+                         f"{app} must never start: deploys and restarts of {app} are refused and the file is kept as "
+                         f"it is. Repair it (a JSON object of image ids), or move it aside if no image of {app} failed "
+                         f"or left its migrations unfinished (that forgets which images must never start)")
+        self.path = path
+
+
+def unwritable(app: str, path: Path, error: OSError) -> UserError:
+    return UserError(f"Could not write the gate file of {app}, {path} ({error.strerror or error}): check free space "
+                     f"and permissions under {path.parent}")
+
+
+def parse_records(data: Any) -> Dict[str, Record]:
+    """The records as stored; anything not understood raises ValueError (the file is then unreadable,
+    never read as fewer records than it holds)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    records = {}
+    for image_id, value in data.items():
+        if isinstance(value, str):  # the first version stored the status alone
+            records[image_id] = Record(value)
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("status"), str):
+            raise ValueError(f"no status for {image_id[:19]}")
+        live, live_at = value.get("live", False), value.get("live_at", 0)
+        if not isinstance(live, bool) or isinstance(live_at, bool) or not isinstance(live_at, (int, float)):
+            raise ValueError(f"a bad value for {image_id[:19]}")
+        records[image_id] = Record(value["status"], live, float(live_at))
+    return records
+
+
+def stored(record: Record) -> Dict[str, Any]:
+    data: Dict[str, Any] = {"status": record.status, "live": record.live}
+    if record.live_at:
+        data["live_at"] = record.live_at
+    return data
 
 
 def may_start(record: Optional[Record]) -> bool:
@@ -78,37 +127,42 @@ class Gate:
     def _path(self, app: str) -> Path:
         return self.root / app / "images.json"
 
-    def _read(self, app: str) -> Dict[str, Record]:
+    def records(self, app: str) -> Dict[str, Record]:
+        """Every record, oldest first; {} only when there is no file. Raises Unreadable otherwise."""
+        path = self._path(app)
         try:
-            data = json.loads(self._path(app).read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            text = path.read_bytes()
+        except FileNotFoundError:
             return {}
-        if not isinstance(data, dict):
-            return {}
-        records = {}
-        for image_id, value in data.items():
-            if isinstance(value, str):  # the first version stored the status alone
-                records[image_id] = Record(value)
-            elif isinstance(value, dict) and isinstance(value.get("status"), str):
-                records[image_id] = Record(value["status"], bool(value.get("live")))
-        return records
+        except OSError as error:
+            raise Unreadable(app, path, error.strerror or str(error)) from None
+        try:
+            return parse_records(json.loads(text))
+        except ValueError as error:  # invalid JSON or UTF-8, a truncated file, records not understood
+            raise Unreadable(app, path, f"{error}"[:120]) from None
 
     def record(self, app: str, image_id: str) -> Optional[Record]:
-        return self._read(app).get(image_id)
+        return self.records(app).get(image_id)
 
     @contextmanager
     def _locked(self, app: str) -> Iterator[Dict[str, Record]]:
-        """Read-modify-write under a short blocking flock: post-deploy and a run may write at once."""
+        """Read-modify-write under a short blocking flock: post-deploy and a run may write at once.
+        What could not be read is never written over: the read raises before anything is written."""
         path = self._path(app)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle = os.open(path.parent / ".images.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle = os.open(path.parent / ".images.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise unwritable(app, path, error) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            records = self._read(app)
+            records = self.records(app)
             yield records
             kept = dict(list(records.items())[-REMEMBERED:])
-            data = {key: {"status": value.status, "live": value.live} for key, value in kept.items()}
-            write_atomic(path, json.dumps(data).encode())
+            try:
+                write_atomic(path, json.dumps({key: stored(value) for key, value in kept.items()}).encode())
+            except OSError as error:
+                raise unwritable(app, path, error) from None
         finally:
             os.close(handle)
 
@@ -118,7 +172,7 @@ class Gate:
             return
         with self._locked(app) as records:
             old = records.pop(image_id, None)
-            records[image_id] = Record(status, bool(old and old.live))
+            records[image_id] = Record(status, bool(old and old.live), old.live_at if old else 0.0)
 
     def release_started(self, app: str) -> Optional[str]:
         """The image a release trigger named before it could record anything ("" if unreadable)."""
@@ -145,12 +199,38 @@ class Gate:
         return isinstance(ids, list) and image_id in ids
 
     def mark_live(self, app: str, image_id: str) -> None:
-        if not image_id:
+        self.went_live(app, [image_id])
+
+    def went_live(self, app: str, image_ids: Sequence[str]) -> None:
+        """The images serving now (newest first) went live: each is marked so, and the newest is the
+        last image that went live (what a failed re-release of a stopped app points `latest` back at).
+        Written only when that changes anything: post-deploy runs on every restart."""
+        image_ids = [image for image in image_ids if image]
+        if not image_ids or not _needs_stamp(self.records(app), image_ids):
             return
         with self._locked(app) as records:
-            old = records.pop(image_id, None)
-            records[image_id] = Record(old.status if old else UNKNOWN, True)
+            if not _needs_stamp(records, image_ids):
+                return
+            now = time.time()
+            for offset, image_id in enumerate(reversed(image_ids)):  # the newest gets the latest time
+                old = records.pop(image_id, None)
+                records[image_id] = Record(old.status if old else UNKNOWN, True, now + offset * 1e-3)
 
+    def last_live(self, app: str) -> List[str]:
+        """Images recorded as having gone live, the one that went live last first."""
+        records = self.records(app)
+        order = {image_id: index for index, image_id in enumerate(records)}
+        live = [image_id for image_id, record in records.items() if record.live]
+        return sorted(live, key=lambda image_id: (records[image_id].live_at, order[image_id]), reverse=True)
+
+
+def _needs_stamp(records: Dict[str, Record], image_ids: Sequence[str]) -> bool:
+    """Some image is not yet recorded as live, or the newest serving one is not (or not known to be:
+    a record from before the plugin kept the time) the last that went live."""
+    if any(not getattr(records.get(image_id), "live", False) for image_id in image_ids):
+        return True
+    newest = max((record.live_at for record in records.values() if record.live), default=0.0)
+    return not records[image_ids[0]].live_at or records[image_ids[0]].live_at < newest
 
 
 def refusal(gate: Gate, docker: "Docker", app: str, image_id: str) -> str:
@@ -243,25 +323,52 @@ def ahead_of_code(gate: Gate, app: str, runs: Iterable["Run"], serving: Sequence
 
 
 def close(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str, status: str = FAILED) -> str:
-    """After a deploy's run failed or died: the image is marked failed, and `latest` points back at
-    the image that is serving, so restarts keep serving it. Returns what to tell the user.
+    """After a run of an image failed, died or never started: `latest` first points back at the image
+    that last went live (so restarts keep serving it, even when the app is stopped), then the image's
+    record says it may not start. Returns what to tell the user.
 
-    An image that already went live stays startable (its record keeps `live`), and `latest` is left
-    alone when it no longer names the failed image (a newer deploy has moved it since).
+    In that order because the second step can fail too (a full disk): `latest` on the image that
+    serves, with the record still `pending`, keeps the app restartable and the image refused, while
+    the other way round every restart would refuse. An image that already went live stays startable
+    (its record keeps `live`), and `latest` is left alone when it no longer names the image (a newer
+    deploy has moved it since). Raises Unreadable, touching nothing, when the records cannot be read.
     """
+    records = gate.records(app)
+    record = records.get(image_id)
+    note = "" if record is not None and record.live else point_back(gate, docker, app, repo, image_id, status)
     gate.mark(app, image_id, status)
-    record = gate.record(app, image_id)
-    if record is not None and record.live:
-        return ""
+    return note
+
+
+def point_back(gate: Gate, docker: "Docker", app: str, repo: str, image_id: str, status: str) -> str:
     latest = docker.inspect_image(f"{repo}:latest")
     if latest is None or latest.id != image_id:
         return ""
+    previous, serving = went_live_before(gate, docker, app, image_id)
     docker.tag(image_id, f"{repo}:{FAILED_TAG}")
-    previous = [image for image in docker.deployed_image_ids(app) if image != image_id]
     if previous:
-        docker.tag(previous[0], f"{repo}:latest")
-        return (f"{repo}:latest points to the running image again, so restarts keep serving it; "
+        docker.tag(previous, f"{repo}:latest")
+        which = "the running image" if serving else f"{previous[:19]}, the image that went live last,"
+        return (f"{repo}:latest points to {which} again, so restarts keep serving it; "
                 f"the new image is kept as {repo}:{FAILED_TAG}")
     until = "a fixed image is deployed" if status == ROLLED_BACK else "its migrations succeed"
     return (f"{app} has never run: 'dokku deploy {app}' will refuse {repo}:latest until {until} "
             f"(the image is also tagged {repo}:{FAILED_TAG})")
+
+
+def went_live_before(gate: Gate, docker: "Docker", app: str, image_id: str) -> Tuple[str, bool]:
+    """The image to serve in place of a failed one: what is serving now; else, for a stopped app (ps:stop,
+    a reboot), the image recorded as the last that went live, if Docker still has it; else the image of
+    Dokku's newest stopped deploy container (an app that went live before the plugin was installed).
+    A buildpack or predeploy re-release has a new id of its own, so the failed image is never one of them.
+    Returns the image (or "") and whether it is serving now."""
+    for image in docker.deployed_image_ids(app):
+        if image != image_id:
+            return image, True
+    for image in gate.last_live(app):
+        if image != image_id and docker.inspect_image(image) is not None:
+            return image, False
+    for image in docker.deployed_image_ids(app, stopped=True):
+        if image != image_id:
+            return image, False
+    return "", False

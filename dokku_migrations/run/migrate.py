@@ -10,7 +10,7 @@ from typing import Dict, List, NamedTuple, Optional, Union
 
 from dokku_migrations.common import interrupts, output
 from dokku_migrations.common.errors import Interrupted, UserError
-from dokku_migrations.common.lock import run_lock
+from dokku_migrations.common.lock import Busy, run_lock
 from dokku_migrations.context import Context
 from dokku_migrations.database import locktimeout
 from dokku_migrations.database.observe import Observation, Observer
@@ -66,41 +66,90 @@ def execute(ctx: Context, request: Request) -> None:
     """Runs (or previews) the migrations for one image; raises UserError when the deploy must stop."""
     app = request.app
     image = inspect(ctx, request)
-    live = request.deploy and gates.is_live(ctx.gate, ctx.docker, app, image.id)  # before a record exists
-    if request.deploy:  # fail closed from here, before anything else can fail: only success opens it
-        ctx.gate.mark(app, image.id, gates.PENDING)
-        ctx.gate.release_recorded(app)
-    settings = ctx.settings.resolved(app)
     if request.dry_run:
-        preview(ctx, request, settings, image)
+        preview(ctx, request, ctx.settings.resolved(app), image)
         return
-    with run_lock(ctx.history.lock_path(app), app), \
-            (nullcontext() if request.deploy else
-             ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
-        for note in reap(ctx, app, settings.grace, image.id):
-            output.verbose(note)
-        run = ctx.history.start(app, request.trigger)
-        run.image, run.image_id = request.image, image.id
-        try:
-            status = _run(ctx, request, run, settings, image)
-        except BaseException as error:
-            message = error.message if isinstance(error, UserError) else f"unexpected error: {error!r}"
-            if not run.finished:
-                ctx.history.finish(run, records.INTERRUPTED if isinstance(error, Interrupted) else records.ERROR,
-                                   settings.keep, message=message)
-            if request.deploy:
-                note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id)
-                if note:
-                    output.info1(note)
-                if live and isinstance(error, UserError):
-                    raise UserError(f"{error.message}. {live_failure(app, request.image)}", error.exit_code) from None
-            raise
-        if request.trigger == records.ROLLBACK:
-            note = gates.close(ctx.gate, ctx.docker, app, ctx.dokku.image_repo(app), image.id, gates.ROLLED_BACK)
-            if note:
-                output.info1(note)
+    fate = Fate(ctx, request, image.id)
+    live = request.deploy and gates.is_live(ctx.gate, ctx.docker, app, image.id)  # before a record exists
+    try:
+        if request.deploy:  # fail closed from here, before anything else can fail: only success opens it
+            fate.pending()
+        settings = ctx.settings.resolved(app)
+        with run_lock(ctx.history.lock_path(app), app), \
+                (nullcontext() if request.deploy else
+                 ctx.dokku.deploy_lock(app, os.environ.get("DOKKU_PID") or str(os.getpid()))):
+            for note in reap(ctx, app, settings.grace, image.id):
+                output.verbose(note)
+            if request.trigger == records.ROLLBACK:  # a down migration stopped halfway: like a deploy's
+                fate.pending()
+            run = ctx.history.start(app, request.trigger)
+            run.image, run.image_id = request.image, image.id
+            try:
+                status = _run(ctx, request, run, settings, image)
+            except BaseException as error:
+                fate.fail(gates.FAILED)  # `latest` back first, then the gate's record, then the run's
+                if not run.finished:
+                    message = error.message if isinstance(error, UserError) else f"unexpected error: {error!r}"
+                    ctx.history.finish(run, records.INTERRUPTED if isinstance(error, Interrupted)
+                                       else records.ERROR, settings.keep, message=message)
+                raise
+            fate.succeed(status)
+    except BaseException as error:
+        fate.fail(gates.PENDING, error)  # nothing ran: a lock held, Docker gone, a full disk, a bad setting
+        if live and isinstance(error, UserError):
+            raise UserError(f"{error.message}. {live_failure(app, request.image)}", error.exit_code) from None
+        raise
+
+
+class Fate:
+    """What a run decides about its image. A deploy's image is `pending` before anything can fail, a
+    rollback's before its down migration starts; from then on, every way out settles it: success
+    opens the gate (a rollback closes it for good), anything else — the migration failing, or the run
+    never starting (another run holds the lock, Docker went away, the disk is full) — points `latest`
+    back at the image that went live last and leaves the image refused. Settled once."""
+
+    def __init__(self, ctx: Context, request: Request, image_id: str) -> None:
+        self.ctx, self.request, self.image_id = ctx, request, image_id
+        self.gated = False
+        self.settled = False
+
+    def pending(self) -> None:
+        self.gated = True  # even if writing it fails: `latest` must still point back
+        self.ctx.gate.mark(self.request.app, self.image_id, gates.PENDING)
+        self.ctx.gate.release_recorded(self.request.app)
+
+    def succeed(self, status: str) -> None:
+        self.settled = True
+        ctx, app = self.ctx, self.request.app
+        if self.request.trigger == records.ROLLBACK:
+            self._close(gates.ROLLED_BACK)
         else:  # a manual run that found nothing to run (or migrations disabled) opens the gate as a deploy would
-            ctx.gate.mark(app, image.id, status)
+            ctx.gate.mark(app, self.image_id, status)
+
+    def fail(self, status: str, error: Optional[BaseException] = None) -> None:
+        if not self.gated or self.settled:
+            return
+        self.settled = True
+        if isinstance(error, Busy) and self._running_elsewhere():
+            return  # the run holding the lock migrates this very image: its end decides
+        self._close(status)
+
+    def _running_elsewhere(self) -> bool:
+        return any(run.image_id == self.image_id for run in self.ctx.history.unfinished(self.request.app))
+
+    def _close(self, status: str) -> None:
+        ctx, app = self.ctx, self.request.app
+        repo = ctx.dokku.image_repo(app)
+        try:
+            note = gates.close(ctx.gate, ctx.docker, app, repo, self.image_id, status)
+        except UserError as problem:
+            if status == gates.ROLLED_BACK:
+                raise
+            output.warn(f"{problem.message}; so {repo}:latest may still name this image, which restarts refuse: "
+                        f"once that is fixed, deploy again or run 'dokku migrations:run {app}'")
+            return
+        if note:
+            output.info1(note)
 
 
 def live_failure(app: str, image: str) -> str:

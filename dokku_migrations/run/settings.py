@@ -208,6 +208,17 @@ def resolve(app_values: Dict[str, str], global_values: Dict[str, str]) -> Resolv
     return Resolved(values)
 
 
+def stored_value(key: Key, raw: str, path: Path, scope: str) -> str:
+    """A value read from disk, checked as `migrations:set` checks it."""
+    try:
+        return key.parse(raw.rstrip("\n"))
+    except UserError as error:
+        where = "--global" if scope == GLOBAL else scope
+        raise UserError(f"Setting {key.name} in {path} is not valid: {error.message}; set it again with "
+                        f"'dokku migrations:set {where} {key.name} VALUE', or unset it with "
+                        f"'dokku migrations:set {where} {key.name}'") from None
+
+
 class SettingsStore:
     """Files under $DOKKU_LIB_ROOT/config/migrations; readable and writable by the dokku user only."""
 
@@ -218,16 +229,22 @@ class SettingsStore:
         return self.root / scope
 
     def read(self, scope: str) -> Dict[str, str]:
+        """Every value set for the scope, as `set` would have stored it. A file holds what Dokku's own
+        tools put there too: a trailing newline (`echo true > …`, Dokku's list properties; Dokku's
+        `prop get-all` and bash's `$(…)` drop it) is not part of the value. Anything else a key would
+        refuse is refused here too, naming the file: a mistyped `enabled` must never read as false."""
         values: Dict[str, str] = {}
         directory = self._dir(scope)
-        for name in KEYS:
+        for name, key in KEYS.items():
             path = directory / name
             try:
-                values[name] = path.read_text(encoding="utf-8")
+                raw = path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 continue
-            except OSError as error:
-                raise UserError(f"Could not read setting {name} ({error.strerror}): check {path}")
+            except (OSError, ValueError) as error:
+                why = getattr(error, "strerror", None) or "not UTF-8 text"
+                raise UserError(f"Could not read setting {name} ({why}): check {path}")
+            values[name] = stored_value(key, raw, path, scope)
         return values
 
     def resolved(self, app: str) -> Resolved:

@@ -1,7 +1,7 @@
 """`dokku-migrations try IMAGE ...` (or `python3 -m dokku_migrations try ...`): an image's migrations
 against a throwaway database of the type the project uses, without Dokku, exactly as a deploy would run them.
 
-    try <image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]]
+    try <image> [--env KEY[=VALUE] ...] [--env-file PATH ...] [--command CMD] [--database TYPE[:VERSION]]
                 [--database-image IMAGE | --postgres-image IMAGE] [--timeout SECONDS]
 
 1. The command is found as a deploy finds it (manifest.detect with the default rules, or --command),
@@ -17,7 +17,9 @@ against a throwaway database of the type the project uses, without Dokku, exactl
    runner.run_container), with DATABASE_URL in the type's usual scheme (postgres://…@db:5432/postgres,
    mysql://…@db:3306/app). Every value (DATABASE_URL, --env) reaches it as a deploy's config does
    (clientenv: the docker client's environment, or an env file from a pipe), never through argv; the
-   database's own passwords travel in the Engine API's request body.
+   database's own passwords travel in the Engine API's request body. A secret should not be on try's
+   own argv either (any local user reads /proc/*/cmdline): `--env KEY` takes the value from try's
+   environment, `--env-file PATH` from a file, as `docker run` does.
 4. Whatever happens (failure, timeout, an error, Ctrl-C raised as errors.Interrupted), everything
    started here is removed; the last line says how it went.
 """
@@ -63,8 +65,8 @@ VERSION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # a Docker image tag
 SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 PASS_COMMAND = "pass the command with --command 'CMD'"  # what a broken manifest offers besides fixing it
 PROG = "python3 -m dokku_migrations try"  # the console script passes its own: "dokku-migrations try"
-ARGUMENTS = ("<image> [--env KEY=VALUE ...] [--command CMD] [--database TYPE[:VERSION]] [--database-image IMAGE] "
-             "[--timeout SECONDS]")
+ARGUMENTS = ("<image> [--env KEY[=VALUE] ...] [--env-file PATH ...] [--command CMD] [--database TYPE[:VERSION]] "
+             "[--database-image IMAGE] [--timeout SECONDS]")
 
 
 # --- databases (pure) ---------------------------------------------------------------------------
@@ -133,13 +135,17 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{message[0].upper()}{message[1:]}; usage: {self.usage}")
 
 
-def parse_args(argv: Sequence[str], prog: str = PROG) -> argparse.Namespace:
+def parse_args(argv: Sequence[str], environ: Mapping[str, str], prog: str = PROG) -> argparse.Namespace:
     parser = Parser(prog=prog, usage=f"{prog} {ARGUMENTS}",
                     description="Run an image's database migrations against a throwaway database of the type "
                                 "the project uses, as a Dokku deploy would, and remove everything afterwards.")
     parser.add_argument("image", help="the application image (it must exist locally)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra variable for the migration container (repeatable)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY[=VALUE]",
+                        help="extra variable for the migration container (repeatable); KEY alone takes the value "
+                             "from this environment: a value written here is visible to every local user (ps)")
+    parser.add_argument("--env-file", action="append", default=[], metavar="PATH",
+                        help="variables from a file, one KEY=VALUE (or KEY, from this environment) per line, '#' "
+                             "starts a comment, as docker run reads it (repeatable; --env wins)")
     parser.add_argument("--command", help="migration command, instead of detecting it from the image")
     parser.add_argument("--database", metavar="TYPE[:VERSION]",
                         help=f"database to start: {SUPPORTED}, instead of the one app.json's migrations.database "
@@ -155,7 +161,9 @@ def parse_args(argv: Sequence[str], prog: str = PROG) -> argparse.Namespace:
     if options.command is not None:
         options.command = parse_command_flag(options.command)
     check_flags(options.database, options.database_image, options.postgres_image)
-    options.env = parse_env(options.env)
+    files = [(path, read_env_file(path)) for path in options.env_file]
+    options.env = {**{key: value for path, text in files for key, value in parse_env_file(path, text, environ).items()},
+                   **parse_env(options.env, environ)}
     return options
 
 
@@ -176,16 +184,55 @@ def parse_command_flag(value: str) -> str:
     return parse_command(value)
 
 
-def parse_env(items: Sequence[str]) -> Dict[str, str]:
-    """KEY=VALUE pairs; the value may hold anything (it never reaches argv), the key is checked."""
+def parse_env(items: Sequence[str], environ: Mapping[str, str]) -> Dict[str, str]:
+    """KEY=VALUE pairs, or KEY alone for the value this process has; the value may hold anything (it
+    never reaches argv), the key is checked."""
     values: Dict[str, str] = {}
     for item in items:
         key, has_value, value = item.partition("=")
+        check_env_key(key, "--env")
         if not has_value:
-            raise UserError(f"Invalid --env '{printable(item)}': write it as KEY=VALUE")
-        if not ENV_KEY.fullmatch(key):
-            raise UserError(f"Invalid --env key '{printable(key)}': use letters, digits and '_', "
-                            "not starting with a digit")
+            if key not in environ:
+                raise UserError(f"Invalid --env '{printable(key)}': {printable(key)} is not set in this environment: "
+                                f"export it first, or give it as --env {printable(key)}=VALUE")
+            value = environ[key]
+        values[key] = value
+    return values
+
+
+def check_env_key(key: str, where: str) -> None:
+    if not ENV_KEY.fullmatch(key):
+        raise UserError(f"Invalid {where} key '{printable(key)}': use letters, digits and '_', "
+                        "not starting with a digit")
+
+
+def read_env_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, ValueError) as error:
+        raise UserError(f"Cannot read --env-file {printable(path)} ({getattr(error, 'strerror', None) or error}): "
+                        "give a readable text file of KEY=VALUE lines") from None
+
+
+def parse_env_file(path: str, text: str, environ: Mapping[str, str]) -> Dict[str, str]:
+    """Docker's env file (cli opts/envfile.go parseKeyValueFile): leading blanks dropped, blank lines and
+    `#` comments skipped, KEY=VALUE with the value as written to the end of its line (no quotes, no
+    escapes), KEY alone from this environment. Refused, naming the line, where docker would refuse —
+    and where docker would leave an unset KEY out silently."""
+    values: Dict[str, str] = {}
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, has_value, value = line.partition("=")
+        where = f"--env-file {printable(path)} line {number}"
+        check_env_key(key, where)
+        if not has_value:
+            if key not in environ:
+                raise UserError(f"Invalid {where}: {key} is not set in this environment: export it first, or "
+                                f"write it as {key}=VALUE")
+            value = environ[key]
         values[key] = value
     return values
 
@@ -296,7 +343,7 @@ class ImageFiles:
     def read(self, paths: List[str]) -> Dict[str, Optional[bytes]]:
         missing = [path for path in dict.fromkeys(paths + app_json_paths(self.image.workdir)) if path not in self.files]
         if missing:
-            self.files.update(self.docker.read_file(self.image.ref, missing, "try"))
+            self.files.update(self.docker.read_file(self.image.ref, missing, "try", for_app=False))
         return {path: self.files[path] for path in paths}
 
     def declared_database(self) -> Optional[Tuple[str, str]]:
@@ -317,7 +364,7 @@ def find_command(files: ImageFiles, command: Optional[str]) -> Tuple[str, str]:
 
 
 def main(argv: Sequence[str], env: Mapping[str, str], prog: str = PROG) -> None:
-    options = parse_args(argv, prog)
+    options = parse_args(argv, env, prog)
     ready_wait(env)
     docker = Docker(env.get("DOCKER_BIN", "docker"), env)
     try:

@@ -117,11 +117,44 @@ def test_try_with_a_missing_image_fails_before_starting_anything(docker_availabl
     assert result.stdout == ""
 
 
-def test_try_refuses_an_env_option_without_equals(docker_available):
+def test_try_refuses_an_env_key_that_is_not_in_its_environment(docker_available):
     result = run_try("dm-node:20", "--env", "SECRET_TOKEN", *PG)
 
     assert result.returncode == 1
-    assert result.stderr == " !     Invalid --env 'SECRET_TOKEN': write it as KEY=VALUE\n"
+    assert result.stderr == (" !     Invalid --env 'SECRET_TOKEN': SECRET_TOKEN is not set in this environment: "
+                             "export it first, or give it as --env SECRET_TOKEN=VALUE\n")
+
+
+HEX_OF = ("for (const k of ['SECRET_TOKEN', 'FROM_FILE']) "
+          "console.log(k, Buffer.from(process.env[k] || '', 'utf8').toString('hex'))")
+
+
+def hex_values(stdout: str) -> dict:
+    """The variables the migration saw, unset ones left out."""
+    found = (line.strip().partition(" ") for line in stdout.splitlines()
+             if line.startswith(("       SECRET_TOKEN ", "       FROM_FILE ")))
+    return {name: bytes.fromhex(value).decode() for name, _, value in found if value}
+
+
+def test_try_takes_a_secret_from_its_environment_so_it_is_never_on_its_command_line(images):
+    value = "s3cr3t 'quoted' $HOME ✓"
+
+    result = run_try(example_image(images), *PG, "--env", "SECRET_TOKEN", "--command", f'node -e "{HEX_OF}"',
+                     env={"SECRET_TOKEN": value})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hex_values(result.stdout) == {"SECRET_TOKEN": value}
+
+
+def test_try_reads_variables_from_an_env_file_as_docker_run_does(images, tmp_path):
+    env_file = tmp_path / "shop.env"
+    env_file.write_text("# the shop's secrets\nFROM_FILE=a=b 'c' \"d\" # kept\nSECRET_TOKEN\n")
+
+    result = run_try(example_image(images), *PG, "--env-file", str(env_file), "--command", f'node -e "{HEX_OF}"',
+                     env={"SECRET_TOKEN": "from-the-environment"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hex_values(result.stdout) == {"FROM_FILE": "a=b 'c' \"d\" # kept", "SECRET_TOKEN": "from-the-environment"}
 
 
 def test_try_passes_env_values_and_database_url_byte_exact_through_the_client_environment(images):

@@ -338,6 +338,22 @@ def trigger_restart(app: str) -> None:
         warn(f"Failure while restarting app: {error}")
 
 
+# ----- builder ----------------------------------------------------------------------------------
+def c_builder_set(app: str = "", key: str = "", value: str = "", *rest: str) -> None:
+    """plugins/builder/subcommands.go CommandSet → common.CommandPropertySet: `selected` (or
+    `build-dir`) written as a property of the app or `--global`; an empty value removes it."""
+    if app != "--global":
+        verify(app)
+    if key not in ("selected", "build-dir"):
+        log_fail_with_error("Invalid property specified, valid properties include: build-dir, selected")
+    if value:
+        info1(f"Setting {key} to {value}")
+        property_write("builder", app, key, value)
+    else:
+        info1(f"Unsetting {key}")
+        property_delete("builder", app, key)
+
+
 # ----- docker-options, network --------------------------------------------------------------------
 def c_docker_options_add(app: str, phases: str, *option: str) -> None:
     """plugins/docker-options/functions.go CommandAdd: the option stored for each phase (deploy modelled)."""

@@ -8,6 +8,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -190,23 +191,32 @@ def git_build(app: str, rev: str) -> int:
 
 def git_build_app_repo(app: str, rev: str) -> int:
     """plugins/git/functions git_build_app_repo → git_trigger_build: core-post-extract (app-json and ps
-    copy app.json and the Procfile out of the source image), then dokku_receive."""
+    copy app.json and the Procfile out of the source image), then dokku_receive with the builder
+    `builder-detect` names."""
     work_dir = commits_dir(app) / rev
     code = plugn("core-post-extract", app, str(work_dir), rev).returncode
     if code:
         return code
-    return dokku_receive(app, "dockerfile", work_dir)
+    return dokku_receive(app, builder_detect(app), work_dir)
+
+
+def builder_detect(app: str) -> str:
+    """plugins/builder/triggers.go TriggerBuilderDetect: the app's `selected` builder property, else the
+    global one; else each builder's own detection, where builder-dockerfile wins for a repository with
+    a Dockerfile (every repository here has one)."""
+    return property_get("builder", app, "selected") or property_get("builder", "--global", "selected") or \
+        "dockerfile"
 
 
 def dokku_receive(app: str, builder: str, work_dir: Path) -> int:
     """plugins/common/functions dokku_receive: docker_cleanup, the build, then release-and-deploy."""
     docker_cleanup(app)
-    if dokku_build(app, work_dir):
+    if dokku_build(app, builder, work_dir):
         return 1
     return plugn("release-and-deploy", app).returncode
 
 
-def dokku_build(app: str, work_dir: Path) -> int:
+def dokku_build(app: str, builder: str, work_dir: Path) -> int:
     """plugins/common/functions dokku_build: the app's release-stage image ids are listed before the
     build; when builder-build fails, `docker image tag "$RELEASED_IMAGE_ID" IMAGE || true` puts latest
     back (it fails, silently, unless exactly one id was listed), or the invalid tag is removed when
@@ -214,7 +224,7 @@ def dokku_build(app: str, work_dir: Path) -> int:
     image = image_name(app)
     released = docker("image", "ls", "--filter", "label=com.dokku.image-stage=release", "--filter",
                       f"label=com.dokku.app-name={app}", "--format", "{{.ID}}", check=False).stdout.strip()
-    if builder_build(app, work_dir) == 0:
+    if (herokuish_build if builder == "herokuish" else builder_build)(app, work_dir) == 0:
         return 0
     if released:
         warn(f"Retagging old image {released} as {image}")
@@ -259,6 +269,28 @@ def builder_build(app: str, work_dir: Path) -> int:
     return plugn("post-build", "dockerfile", app, str(work_dir)).returncode
 
 
+def herokuish_build(app: str, work_dir: Path) -> int:
+    """plugins/builder-herokuish/builder-build, its outcome only: an image tagged dokku/<app>:latest with
+    the herokuish build labels (its `docker container commit --change LABEL …`), then post-build
+    (post-build-buildpack before 0.32.0). The buildpack compile
+    itself is not modelled: the repository's image (git:from-image's `FROM <image>`) stands for the
+    compiled app, so a test's image plays the slug herokuish would have built."""
+    info1(f"Building {app} from herokuish")
+    labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
+              "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=herokuish",
+              f"--label=com.dokku.app-name={app}", "--label=dokku"]
+    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
+                             "--tag", image_name(app), str(work_dir)], capture_output=True, text=True,
+                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    if result.returncode != 0:
+        warn("Failure extracting app code")
+        sys.stderr.write(result.stderr)
+        return 1
+    if version() < (0, 32, 0):
+        return plugn("post-build-buildpack", app, str(work_dir)).returncode
+    return plugn("post-build", "herokuish", app, str(work_dir)).returncode
+
+
 # ----- release (plugins/common/functions release_and_deploy, dokku_release; builder-release) ------
 def release_and_deploy(app: str, tag: str = "", source: str = "deploy") -> int:
     """`release-and-deploy APP [TAG] [SOURCE]`: build capture if nobody has it yet; nothing at all when
@@ -272,7 +304,9 @@ def release_and_deploy(app: str, tag: str = "", source: str = "deploy") -> int:
             exit_code = plugn("pre-deploy", app, tag).returncode
         if exit_code == 0:
             info1(f"Releasing {app}...")
-            exit_code = builder_release("dockerfile", app, tag)
+            builder = image_builder_type(image)
+            exit_code = (herokuish_release(app, tag) if builder == "herokuish" else
+                         builder_release(builder, app, tag))
         if exit_code == 0:
             info1(f"Deploying {app} via the docker-local scheduler...")
             exit_code = cmd_deploy(app, tag)
@@ -296,6 +330,69 @@ def builder_release(builder: str, app: str, tag: str) -> int:
         warn("Failure injecting docker labels on image")
         return 1
     return plugn("post-release-builder", builder, app, image).returncode
+
+
+def image_builder_type(image: str) -> str:
+    """plugins/common/functions get_image_builder_type: the image's com.dokku.builder-type label, else
+    herokuish when the image's env holds USER=herokuishuser (common.IsImageHerokuishBased), else dockerfile."""
+    found = docker("image", "inspect", "--format",
+                   '{{index .Config.Labels "com.dokku.builder-type"}}\t{{json .Config.Env}}', image).stdout
+    label, _, env_json = found.strip().partition("\t")
+    if label:
+        return label
+    return "herokuish" if "USER=herokuishuser" in (json.loads(env_json or "null") or []) else "dockerfile"
+
+
+PRE_RELEASE_DOCKERFILE = """ARG APP_IMAGE
+FROM $APP_IMAGE
+
+ARG DOKKU_APP_USER=herokuishuser
+COPY --chown=$DOKKU_APP_USER 00-global-env.sh 01-app-env.sh /app/.profile.d/
+"""
+RELEASE_DOCKERFILE = PRE_RELEASE_DOCKERFILE + """\
+RUN find "/app" \\( \\! -user "$DOKKU_APP_USER" -o \\! -group "$DOKKU_APP_USER" \\) -print0 | \\
+    xargs -0 -r chown "$DOKKU_APP_USER:$DOKKU_APP_USER"
+USER $DOKKU_APP_USER
+ENV HEROKUISH_SETUIDGUID false
+"""
+
+
+def herokuish_release(app: str, tag: str) -> int:
+    """plugins/builder-herokuish/builder-release: the app's and the global config exported (config_export,
+    format `exports`) into /app/.profile.d by a build FROM the image (builder-pre-release.Dockerfile),
+    tagged under the same name *before* pre-release-builder; then builder-release.Dockerfile (the same
+    copy, the files chowned to DOKKU_APP_USER, USER set), post-release-builder. Each build is FROM the
+    image it replaces, so every release — config:set, ps:start of a stopped app — has a new image id."""
+    image = image_name(app, tag)
+    user = read_config(app).get("DOKKU_APP_USER") or "herokuishuser"
+    labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
+              f"--label=com.dokku.app-name={app}", "--label=com.dokku.image-stage=release", "--label=dokku"]
+    with tempfile.TemporaryDirectory(prefix=f"dokku-{env('DOKKU_PID')}-builder-release.") as work:
+        (Path(work) / "00-global-env.sh").write_text(exports(read_config("--global")))
+        (Path(work) / "01-app-env.sh").write_text(exports(read_config(app)))
+        for name, dockerfile in (("pre-release", PRE_RELEASE_DOCKERFILE), ("release", RELEASE_DOCKERFILE)):
+            (Path(work) / f"builder-{name}.Dockerfile").write_text(dockerfile)
+        for name, trigger in (("pre-release", "pre-release-builder"), ("release", "post-release-builder")):
+            result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
+                                     "-f", str(Path(work) / f"builder-{name}.Dockerfile"),
+                                     "--build-arg", f"APP_IMAGE={image}", "--build-arg", f"DOKKU_APP_USER={user}",
+                                     "-t", image, work], capture_output=True, text=True,
+                                    env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+            if result.returncode != 0:
+                warn("Failure injecting environment variables")
+                return 1
+            if trigger == "pre-release-builder" and version() < (0, 32, 0):
+                continue
+            code = plugn(trigger, "herokuish", app, image).returncode
+            if code:
+                return code
+    return 0
+
+
+def exports(values: Dict[str, str]) -> str:
+    """plugins/config/environment.go ExportfileString: `export KEY='value'` per line, keys sorted, a
+    single quote written as '\\''."""
+    return "\n".join(f"export {key}='" + values[key].replace("'", "'\\''") + "'" for key in sorted(values))
 
 
 def relabel(app: str, image: str) -> bool:

@@ -38,12 +38,12 @@ def test_an_image_that_went_live_may_always_start_again(status):
 def test_marking_an_image_keeps_whether_it_went_live(gate):
     gate.mark_live("web", "sha256:a")
     gate.mark("web", "sha256:a", gates.FAILED)
-    assert gate.record("web", "sha256:a") == Record(gates.FAILED, live=True)
+    assert (gate.record("web", "sha256:a").status, gate.record("web", "sha256:a").live) == (gates.FAILED, True)
 
 
 def test_an_image_seen_live_without_a_run_has_an_unknown_status(gate):
     gate.mark_live("web", "sha256:a")
-    assert gate.record("web", "sha256:a") == Record(gates.UNKNOWN, live=True)
+    assert (gate.record("web", "sha256:a").status, gate.record("web", "sha256:a").live) == (gates.UNKNOWN, True)
     assert migrated_value(gate.record("web", "sha256:a")) == "unknown"
 
 
@@ -167,7 +167,7 @@ def test_an_unreadable_list_of_predating_images_admits_nothing(gate, tmp_path):
 
 def test_an_image_dokku_deployed_containers_of_served_and_is_admitted_from_then_on(gate):
     assert gates.refusal(gate, Engine(deployed=["sha256:old"]), "web", "sha256:old") == ""
-    assert gate.record("web", "sha256:old") == Record(gates.UNKNOWN, live=True)
+    assert gate.record("web", "sha256:old")[:2] == (gates.UNKNOWN, True)
 
 
 @pytest.mark.parametrize("status", [gates.PENDING, gates.FAILED, gates.ROLLED_BACK])
@@ -208,3 +208,144 @@ def test_without_a_parent_an_image_on_other_layers_does_not_derive_from_it():
     base = image("sha256:a", layers=["l1", "v1"])
     assert not gates.derives_from(Engine([base]), image("sha256:r", layers=["l1", "v2"]), base)
     assert not gates.derives_from(Engine([base]), image("sha256:r", layers=["l1"]), base)
+
+
+# --- the file fails closed --------------------------------------------------------------------------
+@pytest.mark.parametrize("content", [b'{"sha256:a": {"status": "fai', b"", b"[]", b'{"sha256:a": {"live": true}}',
+                                     b'{"sha256:a": {"status": "failed", "live": "yes"}}', b"\xff\xfe{}"],
+                         ids=["truncated", "empty", "not-an-object", "no-status", "bad-live", "not-utf8"])
+def test_a_gate_file_that_cannot_be_understood_is_refused_naming_it(gate, tmp_path, content):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "images.json").write_bytes(content)
+
+    with pytest.raises(gates.Unreadable) as error:
+        gate.record("web", "sha256:a")
+
+    assert f"The gate file of web, {tmp_path / 'web' / 'images.json'}, cannot be read" in error.value.message
+
+
+def test_what_could_not_be_read_is_never_written_over(gate, tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "images.json").write_bytes(b'{"sha256:a": {"status": "failed"')
+
+    for write in (lambda: gate.mark("web", "sha256:b", gates.PENDING), lambda: gate.went_live("web", ["sha256:b"])):
+        with pytest.raises(gates.Unreadable):
+            write()
+
+    assert (tmp_path / "web" / "images.json").read_bytes() == b'{"sha256:a": {"status": "failed"'
+
+
+def test_no_file_is_no_records(gate):
+    assert gate.records("web") == {}
+
+
+# --- what went live last ------------------------------------------------------------------------------
+def test_the_image_serving_newest_is_the_last_that_went_live(gate):
+    gate.went_live("web", ["sha256:a"])
+    gate.went_live("web", ["sha256:b", "sha256:a"])  # b's containers are the newest
+
+    assert gate.last_live("web") == ["sha256:b", "sha256:a"]
+
+
+def test_an_older_image_deployed_again_becomes_the_last_that_went_live(gate):
+    gate.went_live("web", ["sha256:a"])
+    gate.went_live("web", ["sha256:b"])
+    gate.mark("web", "sha256:b", gates.MIGRATED)  # marking moves a record, not what went live last
+
+    gate.went_live("web", ["sha256:a"])
+
+    assert gate.last_live("web")[0] == "sha256:a"
+
+
+def test_records_from_before_the_time_was_kept_count_in_their_order(gate, tmp_path):
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "images.json").write_text(json.dumps({
+        "sha256:a": {"status": "migrated", "live": True}, "sha256:b": {"status": "migrated", "live": True},
+        "sha256:c": {"status": "failed", "live": False}}))
+
+    assert gate.last_live("web") == ["sha256:b", "sha256:a"]
+
+
+def test_a_restart_of_what_already_went_live_last_writes_nothing(gate, tmp_path):
+    gate.went_live("web", ["sha256:a"])
+    written = (tmp_path / "web" / "images.json").stat().st_mtime_ns
+
+    gate.went_live("web", ["sha256:a"])
+
+    assert (tmp_path / "web" / "images.json").stat().st_mtime_ns == written
+
+
+class Tags:
+    """What close() asks of Docker: images by reference, tags, the app's deploy containers."""
+
+    def __init__(self, images, running=(), stopped=()):
+        self.images = dict(images)  # ref or id -> id
+        self.running, self.stopped = list(running), list(stopped)
+        self.tags = []
+
+    def inspect_image(self, ref):
+        image_id = self.images.get(ref)
+        return None if image_id is None else type("Info", (), {"id": image_id})()
+
+    def tag(self, source, target):
+        self.tags.append((source, target))
+        self.images[target] = self.images.get(source, source)
+
+    def deployed_image_ids(self, app, stopped=False):
+        return self.running + (self.stopped if stopped else [])
+
+
+def test_close_points_latest_at_the_serving_image_first(gate):
+    gate.went_live("web", ["sha256:old"])
+    engine = Tags({"dokku/web:latest": "sha256:new", "sha256:old": "sha256:old"}, running=["sha256:serving"])
+
+    note = gates.close(gate, engine, "web", "dokku/web", "sha256:new")
+
+    assert engine.images["dokku/web:latest"] == "sha256:serving"
+    assert "points to the running image again" in note
+    assert gate.record("web", "sha256:new").status == gates.FAILED
+
+
+def test_close_of_a_stopped_app_points_latest_at_the_image_that_went_live_last(gate):
+    gate.went_live("web", ["sha256:live"])
+    engine = Tags({"dokku/web:latest": "sha256:rereleased", "sha256:live": "sha256:live"},
+                    stopped=["sha256:older"])
+
+    note = gates.close(gate, engine, "web", "dokku/web", "sha256:rereleased")
+
+    assert engine.images["dokku/web:latest"] == "sha256:live"
+    assert "sha256:live, the image that went live last, again" in note
+
+
+def test_close_of_a_stopped_app_without_records_takes_its_stopped_deploy_containers(gate):
+    engine = Tags({"dokku/web:latest": "sha256:rereleased"}, stopped=["sha256:rereleased", "sha256:before"])
+
+    gates.close(gate, engine, "web", "dokku/web", "sha256:rereleased")
+
+    assert engine.images["dokku/web:latest"] == "sha256:before"
+
+
+def test_close_skips_a_recorded_image_docker_no_longer_has(gate):
+    gate.went_live("web", ["sha256:pruned"])
+    engine = Tags({"dokku/web:latest": "sha256:new"})
+
+    note = gates.close(gate, engine, "web", "dokku/web", "sha256:new")
+
+    assert engine.images["dokku/web:latest"] == "sha256:new"
+    assert note.startswith("web has never run")
+
+
+class Broken(Tags):
+    def tag(self, source, target):
+        raise gates.UserError("Docker is not reachable while tagging")
+
+
+def test_close_writes_the_record_only_after_latest_points_back(gate):
+    """If pointing back fails, the record stays as it was (pending: refused), never marked first."""
+    gate.mark("web", "sha256:new", gates.PENDING)
+    engine = Broken({"dokku/web:latest": "sha256:new"}, running=["sha256:serving"])
+
+    with pytest.raises(gates.UserError):
+        gates.close(gate, engine, "web", "dokku/web", "sha256:new", gates.FAILED)
+
+    assert gate.record("web", "sha256:new").status == gates.PENDING

@@ -157,3 +157,67 @@ def test_each_chunk_reaches_a_piped_terminal_at_once():
         stream.write(b"Building index\n")
         assert os.read(read_end, 100) == INDENT + b"Building index\n"
     os.close(read_end)
+
+
+# --- control characters: shown, never obeyed --------------------------------------------------
+
+def test_an_escape_sequence_in_the_output_is_shown_not_sent(capsys):
+    terminal, log = stream_through([b"ok\x1b[8m hidden\n"])
+    assert terminal == INDENT + b"ok\\x1b[8m hidden\n"
+    assert log == b"ok\x1b[8m hidden\n"
+
+
+def test_a_carriage_return_starts_the_line_again_with_its_indent():
+    terminal, _ = stream_through([b"50%\r100%\r\n-----> forged\n"])
+    assert terminal == INDENT + b"50%\r" + INDENT + b"100%\r" + INDENT + b"\n" + INDENT + b"-----> forged\n"
+
+
+def test_a_carriage_return_ending_a_chunk_indents_what_follows():
+    terminal, _ = stream_through([b"working\r", b"-----> forged\n"])
+    assert terminal == INDENT + b"working\r" + INDENT + b"-----> forged\n"
+
+
+def test_backspaces_cannot_reach_back_over_the_indent():
+    terminal, _ = stream_through([b"\x08\x08-----> forged\n"])
+    assert terminal == INDENT + b"\\x08\\x08-----> forged\n"
+
+
+def test_a_c1_control_is_shown_even_split_across_chunks():
+    terminal, log = stream_through([b"a\xc2", b"\x9b31mb\n"])
+    assert terminal == INDENT + b"a\\x9b31mb\n"
+    assert log == b"a\xc2\x9b31mb\n"
+
+
+def test_text_around_a_c1_lead_byte_is_left_alone():
+    terminal, _ = stream_through([b"\xc2", b"\xa9 caf\xc3\xa9\n"])
+    assert terminal == INDENT + "© café\n".encode()
+
+
+def test_a_held_byte_at_the_end_of_the_stream_is_written_before_the_last_newline():
+    terminal, _ = stream_through([b"x\xc2"])
+    assert terminal == INDENT + b"x\xc2\n"
+
+
+def test_a_line_after_a_carriage_return_is_still_ended_by_finish():
+    terminal, _ = stream_through([b"100%\r"])
+    assert terminal == INDENT + b"100%\r\n"
+
+
+def test_a_note_amid_the_output_is_on_a_line_of_its_own_in_the_log_too():
+    terminal, log = io.BytesIO(), io.BytesIO()
+    stream = IndentedStream(terminal, log)
+    stream.write(b"partial")
+    stream.note("(the output stream dropped)")
+    stream.finish()
+    assert log.getvalue() == b"partial\n(the output stream dropped)\n"
+    assert terminal.getvalue() == INDENT + b"partial\n" + INDENT + b"(the output stream dropped)\n"
+
+
+def test_a_message_quoting_an_image_shows_its_controls_and_indents_its_extra_lines(capsys):
+    warn("Bad command 'a\x1b]0;x\x07\r\n-----> ok' in app.json")
+    assert capsys.readouterr().err == " !     Bad command 'a\\x1b]0;x\\x07\\x0d\n       -----> ok' in app.json\n"
+
+
+def test_a_plain_message_is_printed_as_it_is(capsys):
+    info1("Migrations for web succeeded in 1.2s ✓")
+    assert capsys.readouterr().out == "-----> Migrations for web succeeded in 1.2s ✓\n"

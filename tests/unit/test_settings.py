@@ -342,3 +342,47 @@ def test_preflight_is_off_by_default_and_takes_off_warn_or_block():
     assert [KEYS["preflight"].parse(value) for value in ("off", "WARN", " block ")] == ["off", "warn", "block"]
     with pytest.raises(UserError, match="^'sometimes' is not a pre-flight mode: use off, warn or block$"):
         KEYS["preflight"].parse("sometimes")
+
+
+# --- values as Dokku's property files hold them ---------------------------------------------------
+def write(store, scope, key, text):
+    (store.root / scope).mkdir(parents=True, exist_ok=True)
+    (store.root / scope / key).write_text(text)
+
+
+@pytest.mark.parametrize("key,text,read", [("enabled", "true\n", "true"), ("enabled", "FALSE\n", "false"),
+                                           ("timeout", "600\n", "600"), ("command", "npm run migrate\n",
+                                                                         "npm run migrate"),
+                                           ("detect", "package.json:$.scripts.migrate=>npm run migrate\n",
+                                            "package.json:$.scripts.migrate=>npm run migrate")])
+def test_a_trailing_newline_is_not_part_of_a_value(store, key, text, read):
+    """`echo true > …` and Dokku's list properties end a file with one; Dokku's `prop get-all` drops it."""
+    write(store, "shop", key, text)
+
+    assert store.read("shop")[key] == read
+
+
+def test_enabled_with_a_trailing_newline_means_enabled(store):
+    write(store, "shop", "enabled", "true\n")
+    assert store.resolved("shop").enabled
+
+
+@pytest.mark.parametrize("scope,shown", [("shop", "shop"), (GLOBAL, "--global")])
+def test_a_value_the_key_refuses_is_refused_naming_its_file_never_read_as_false(store, scope, shown):
+    write(store, scope, "enabled", "ture\n")
+
+    with pytest.raises(UserError) as error:
+        store.resolved("shop")
+
+    assert error.value.message == (
+        f"Setting enabled in {store.root / scope / 'enabled'} is not valid: 'ture' is not a boolean: use true or "
+        f"false; set it again with 'dokku migrations:set {shown} enabled VALUE', or unset it with "
+        f"'dokku migrations:set {shown} enabled'")
+
+
+def test_a_setting_file_that_is_not_text_is_refused_naming_it(store):
+    (store.root / "shop").mkdir(parents=True)
+    (store.root / "shop" / "timeout").write_bytes(b"\xff\xfe")
+
+    with pytest.raises(UserError, match="Could not read setting timeout .*: check .*timeout"):
+        store.read("shop")

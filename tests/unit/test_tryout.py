@@ -16,6 +16,7 @@ from dokku_migrations.tryout.main import (
     parse_args,
     parse_database,
     parse_env,
+    parse_env_file,
     ready_wait,
     url_for,
 )
@@ -24,27 +25,69 @@ from dokku_migrations.tryout.main import (
 def test_env_values_may_hold_anything_after_the_first_equals():
     value = "a=b '\"$HOME`id`\n\\ ✓"
 
-    assert parse_env([f"TOKEN={value}", "EMPTY="]) == {"TOKEN": value, "EMPTY": ""}
+    assert parse_env([f"TOKEN={value}", "EMPTY="], {}) == {"TOKEN": value, "EMPTY": ""}
 
 
-def test_an_env_option_without_equals_is_refused():
-    with pytest.raises(UserError, match=r"^Invalid --env 'TOKEN': write it as KEY=VALUE$"):
-        parse_env(["TOKEN"])
+def test_an_env_option_without_a_value_takes_it_from_the_environment_never_from_argv():
+    value = "s3cr3t 'quoted' ✓"
+
+    assert parse_env(["TOKEN"], {"TOKEN": value, "OTHER": "x"}) == {"TOKEN": value}
+
+
+def test_an_env_option_without_a_value_that_is_not_in_the_environment_is_refused():
+    with pytest.raises(UserError, match=r"^Invalid --env 'TOKEN': TOKEN is not set in this environment: export it "
+                                        r"first, or give it as --env TOKEN=VALUE$"):
+        parse_env(["TOKEN"], {})
+
+
+ENV_FILE = "\ufeff# the shop's secrets\n\n  TOKEN=a=b 'c' \"d\" $HOME # not a comment\nEMPTY=\nFROM_ENV\n"
+
+
+def test_an_env_file_is_read_as_docker_reads_one():
+    assert parse_env_file("shop.env", ENV_FILE, {"FROM_ENV": "inherited"}) == {
+        "TOKEN": "a=b 'c' \"d\" $HOME # not a comment", "EMPTY": "", "FROM_ENV": "inherited"}
+
+
+def test_an_env_file_line_with_a_bad_key_is_refused_naming_the_line_not_the_value():
+    with pytest.raises(UserError) as error:
+        parse_env_file("shop.env", "GOOD=1\nBAD KEY=secret-value\n", {})
+
+    assert error.value.message.startswith("Invalid --env-file shop.env line 2 key 'BAD KEY'")
+    assert "secret-value" not in error.value.message
+
+
+def test_an_env_file_key_not_in_the_environment_is_refused_not_left_out():
+    with pytest.raises(UserError, match=r"^Invalid --env-file shop.env line 1: FROM_ENV is not set"):
+        parse_env_file("shop.env", "FROM_ENV\n", {})
+
+
+def test_env_options_win_over_env_files(tmp_path):
+    path = tmp_path / "shop.env"
+    path.write_text("TOKEN=from-file\nONLY_FILE=1\n")
+
+    options = parse_args(["shop:latest", "--env-file", str(path), "--env", "TOKEN"], {"TOKEN": "from-env"})
+
+    assert options.env == {"TOKEN": "from-env", "ONLY_FILE": "1"}
+
+
+def test_a_missing_env_file_is_one_line(tmp_path):
+    with pytest.raises(UserError, match=r"^Cannot read --env-file .*missing.env \(No such file or directory\)"):
+        parse_args(["shop:latest", "--env-file", str(tmp_path / "missing.env")], {})
 
 
 def test_an_env_key_that_is_not_a_variable_name_is_refused_without_showing_the_value():
     with pytest.raises(UserError) as error:
-        parse_env(["BAD KEY=secret-value"])
+        parse_env(["BAD KEY=secret-value"], {})
 
     assert "BAD KEY" in error.value.message and "secret-value" not in error.value.message
 
 
 def test_a_variable_the_docker_client_reads_itself_is_accepted_for_the_container():
-    assert parse_env(["DOCKER_HOST=tcp://elsewhere:2375"]) == {"DOCKER_HOST": "tcp://elsewhere:2375"}
+    assert parse_env(["DOCKER_HOST=tcp://elsewhere:2375"], {}) == {"DOCKER_HOST": "tcp://elsewhere:2375"}
 
 
 def test_defaults_are_no_database_flag_and_the_deploy_timeout():
-    options = parse_args(["shop:latest"])
+    options = parse_args(["shop:latest"], {})
 
     assert (options.image, options.database, options.database_image, options.postgres_image, options.timeout,
             options.command, options.env) == ("shop:latest", None, None, None, 1800, None, {})
@@ -53,7 +96,7 @@ def test_defaults_are_no_database_flag_and_the_deploy_timeout():
 @pytest.mark.parametrize("value", ["5m", "-1", ""], ids=["unit", "negative", "empty"])
 def test_a_timeout_that_is_not_a_whole_number_is_refused_naming_the_flag(value):
     with pytest.raises(UserError) as error:
-        parse_args(["shop:latest", "--timeout", value])
+        parse_args(["shop:latest", "--timeout", value], {})
     assert error.value.message == (f"Invalid --timeout '{value}': use a whole number of seconds, 0 for no timeout, "
                                    "e.g. --timeout 600")
 
@@ -61,19 +104,19 @@ def test_a_timeout_that_is_not_a_whole_number_is_refused_naming_the_flag(value):
 @pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
 def test_an_empty_command_is_refused_pointing_at_leaving_the_flag_out(value):
     with pytest.raises(UserError) as error:
-        parse_args(["shop:latest", "--command", value])
+        parse_args(["shop:latest", "--command", value], {})
     assert error.value.message == ("--command is empty: give the migration command, e.g. --command 'npm run migrate', "
                                    "or leave --command out to find it in the image as a deploy does")
 
 
 def test_a_missing_image_argument_is_one_line_with_the_usage():
     with pytest.raises(UserError, match=r"^The following arguments are required: image; usage: "):
-        parse_args([])
+        parse_args([], {})
 
 
 def test_a_multi_line_command_is_refused():
     with pytest.raises(UserError, match="one line"):
-        parse_args(["shop:latest", "--command", "npm run migrate\nrm -rf /"])
+        parse_args(["shop:latest", "--command", "npm run migrate\nrm -rf /"], {})
 
 
 def test_the_database_wait_comes_from_the_environment_and_must_be_a_number():
@@ -141,7 +184,7 @@ def test_a_version_that_cannot_be_an_image_tag_is_refused():
 
 def test_a_bad_database_flag_is_refused_while_parsing_the_arguments():
     with pytest.raises(UserError, match="^Unsupported database type 'oracle' in --database"):
-        parse_args(["shop:latest", "--database", "oracle"])
+        parse_args(["shop:latest", "--database", "oracle"], {})
 
 
 def test_without_flag_or_declaration_it_is_postgres_16():
@@ -193,7 +236,7 @@ def test_two_database_images_are_refused():
 
 def test_conflicting_database_flags_are_refused_while_parsing_the_arguments():
     with pytest.raises(UserError, match="^--postgres-image starts PostgreSQL"):
-        parse_args(["shop:latest", "--database", "mariadb", "--postgres-image", "dm-postgres:15"])
+        parse_args(["shop:latest", "--database", "mariadb", "--postgres-image", "dm-postgres:15"], {})
 
 
 # --- each type: its container, its readiness check, its URL ------------------------------------------
@@ -291,7 +334,8 @@ class RecordingDocker:
         self.files = files
         self.probes = []
 
-    def read_file(self, image, paths, owner=""):
+    def read_file(self, image, paths, owner="", for_app=True):
+        assert (owner, for_app) == ("try", False)  # no app's label: no app's run ever takes them for its own
         self.probes.append(list(paths))
         return {path: self.files.get(path) for path in paths}
 
