@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from . import tally
 from .apps import Images
 from .host import Host, docker, leftover_migration_containers
 
@@ -14,6 +15,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The test's counts ride on its last report to wherever the run is summed (tests/conftest.py)."""
+    if call.when == "teardown":
+        item.user_properties.append(("tally", tally.take()))
+    return (yield)
 
 
 @pytest.fixture(scope="session")

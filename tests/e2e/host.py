@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from . import tally
+
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
 NOT_PLUGIN_FILES = {".git", ".venv", ".venv.new", ".venv.old", "__pycache__", "tests", ".pytest_cache", ".ruff_cache",
@@ -62,6 +64,7 @@ class Host:
 
     def __init__(self, version: str = "0.38.27", name: str = "migrations") -> None:
         """`name`: the plugin's name, as `plugin:install URL --name NAME` or the URL gives it."""
+        tally.count("hosts")
         self.base = Path(tempfile.mkdtemp(prefix="dm-e2e-"))
         os.chmod(self.base, 0o755)
         self.root = self.base / "home" / "dokku"
@@ -125,6 +128,7 @@ class Host:
 
     def spawn(self, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """A `dokku` command in the background (for interrupts and concurrency)."""
+        tally.command(args)
         return subprocess.Popen(self._argv(["dokku", *args]), env={**self.env(), **(env or {})},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -135,6 +139,8 @@ class Host:
 
     def _run(self, argv: List[str], as_dokku: bool = True, timeout: float = 300,
              extra_env: Optional[Dict[str, str]] = None) -> Result:
+        if argv[0] == "dokku":
+            tally.command(argv)
         result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
                                 capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         return Result(result.returncode, result.stdout, result.stderr)
