@@ -1,12 +1,31 @@
-"""Shared fixtures: the repo root on sys.path, and pytest markers. At the end of a run, what the
-end-to-end tests spent per file (tests/e2e/tally.py: counted on the workers, summed here)."""
+"""Shared fixtures: the repo root on sys.path, and pytest markers; a directory for the whole run
+(DM_TEST_RUN_DIR, shared by every xdist worker); at the end of a run, what the end-to-end tests spent
+per file (tests/e2e/tally.py: counted on the workers, summed here)."""
 
+import os
+import shutil
 import sys
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+
+def pytest_configure(config):
+    """Made by the process that runs first (xdist's controller, or the only one); workers inherit it."""
+    if "DM_TEST_RUN_DIR" not in os.environ:
+        os.environ["DM_TEST_RUN_DIR"] = tempfile.mkdtemp(prefix="dm-test-run-")
+        config.made_run_dir = os.environ["DM_TEST_RUN_DIR"]
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "made_run_dir", None):
+        shutil.rmtree(config.made_run_dir, ignore_errors=True)
+        del os.environ["DM_TEST_RUN_DIR"]
+
 
 TALLY_KINDS = ("hosts", "deploys", "databases", "history")
 SPENT: dict = defaultdict(lambda: defaultdict(float))

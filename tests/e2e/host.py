@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Set
 
 from . import tally
 
@@ -75,6 +75,7 @@ class Host:
         self.core_available = self.lib_root / "core-plugins" / "available"
         self.standin = self.base / "standin"
         self.plugin_dir = self.available / name
+        self.seen_apps: Set[str] = set()
         for directory in (self.root, self.available, self.enabled, self.core_available,
                           self.lib_root / "data" / "apps", self.lib_root / "config", self.lib_root / "services"):
             directory.mkdir(parents=True, exist_ok=True)
@@ -129,6 +130,7 @@ class Host:
     def spawn(self, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """A `dokku` command in the background (for interrupts and concurrency)."""
         tally.command(args)
+        self.apps()
         return subprocess.Popen(self._argv(["dokku", *args]), env={**self.env(), **(env or {})},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -141,8 +143,12 @@ class Host:
              extra_env: Optional[Dict[str, str]] = None) -> Result:
         if argv[0] == "dokku":
             tally.command(argv)
-        result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
-                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        self.apps()
+        try:
+            result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
+                                    capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        finally:
+            self.apps()
         return Result(result.returncode, result.stdout, result.stderr)
 
     # --- what the tests look at ---------------------------------------------------------------
@@ -162,22 +168,61 @@ class Host:
         assert result.code == 0, result.output
         return json.loads(result.stdout)
 
+    def runs(self, app: str) -> List[dict]:
+        """The app's run records, newest first, read straight from the plugin's files: what
+        `migrations:history --format json` prints, without starting the CLI (for waiting on a run)."""
+        directory = self.lib_root / "data" / "migrations" / app / "runs"
+        records = []
+        for path in directory.glob("*.json") if directory.is_dir() else []:
+            try:
+                records.append(json.loads(path.read_text() or "null"))
+            except (OSError, ValueError):  # pruned meanwhile (records are replaced atomically)
+                continue
+        return sorted((record for record in records if isinstance(record, dict)), key=lambda record: -record["id"])
+
+    # --- what the host holds, and taking it away -------------------------------------------------
+    def apps(self) -> Set[str]:
+        """Every app this host has had: the ones there now, and the ones seen before and since destroyed
+        or renamed (their containers are still theirs to answer for)."""
+        if self.root.is_dir():
+            self.seen_apps.update(path.name for path in self.root.iterdir() if path.is_dir())
+        return set(self.seen_apps)
+
+    def services(self) -> Set[str]:
+        """The containers of its database services (`dokku.<type>.<service>`, as the service plugins name them)."""
+        directory = self.lib_root / "services"
+        return {f"dokku.{kind.name}.{service.name}" for kind in directory.iterdir() if kind.is_dir()
+                for service in kind.iterdir()} if directory.is_dir() else set()
+
+    def remove(self, apps: Set[str], services: Set[str]) -> None:
+        """The containers of these apps and services, in one call: a shared host's tests leave no
+        servers running for the rest of the session."""
+        doomed = sorted(services)
+        for line in docker("container", "ls", "-a", "--filter", "label=com.dokku.app-name",
+                           "--format", '{{.ID}} {{.Label "com.dokku.app-name"}}').splitlines():
+            cid, _, app = line.partition(" ")
+            if app in apps:
+                doomed.append(cid)
+        if doomed:
+            docker("container", "rm", "--force", *doomed, check=False)
+
     def cleanup(self) -> None:
-        for cid in docker("container", "ls", "-aq", "--filter", f"label=dm-e2e={self.base.name}").split():
-            docker("container", "rm", "-f", cid, check=False)
-        apps = [p.name for p in self.root.iterdir() if p.is_dir()] if self.root.exists() else []
-        for app in apps:
-            for cid in docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}").split():
-                docker("container", "rm", "-f", cid, check=False)
-            for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"dokku/{app}").split():
-                docker("image", "rm", "-f", tag, check=False)
-        for kind in ("postgres", "mariadb"):
-            services = self.lib_root / "services" / kind
-            for service in services.iterdir() if services.exists() else []:
-                docker("container", "rm", "-f", f"dokku.{kind}.{service.name}", check=False)
+        """Everything the host made goes; migration containers left behind fail the test that
+        cleans up (after they went too)."""
+        leftover = leftover_migration_containers([self])
+        apps = self.apps()
+        self.remove(apps, self.services())
+        own = docker("container", "ls", "-aq", "--filter", f"label=dm-e2e={self.base.name}").split()
+        if own:
+            docker("container", "rm", "--force", *own, check=False)
+        tags = [tag for tag in docker("image", "ls", "--filter", "reference=dokku/*", "--format",
+                                      "{{.Repository}}:{{.Tag}}").split() if tag.split(":")[0][len("dokku/"):] in apps]
+        if tags:
+            docker("image", "rm", "--force", *tags, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
         if self in HOSTS:
             HOSTS.remove(self)
+        assert not leftover, f"migration containers were left behind: {leftover}"
 
 
 def built_from(image_id: str) -> str:
@@ -211,10 +256,10 @@ def psql(service: str, sql: str, database: Optional[str] = None) -> str:
                   "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql)
 
 
-def leftover_migration_containers() -> List[str]:
-    """Migration and probe containers of the apps of this test session's hosts (other sessions may
-    run on the same Docker engine at the same time)."""
-    apps = {p.name for host in HOSTS if host.root.is_dir() for p in host.root.iterdir()}
+def leftover_migration_containers(hosts: Optional[Sequence[Host]] = None) -> List[str]:
+    """Migration and probe containers of the apps of these hosts, or of every live one (other sessions
+    may run on the same Docker engine at the same time)."""
+    apps = {app for host in (HOSTS if hosts is None else hosts) for app in host.apps()}
     found = []
     for label, owner in ((RUN_LABEL, "com.dokku.app-name"), (PROBE_LABEL, PROBE_LABEL)):
         for line in docker("container", "ls", "-a", "--filter", f"label={label}", "--format",
