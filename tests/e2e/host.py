@@ -197,6 +197,8 @@ class Host:
     def remove(self, apps: Set[str], services: Set[str]) -> None:
         """The containers of these apps and services, in one call: a shared host's tests leave no
         servers running for the rest of the session."""
+        if not apps and not services:
+            return
         doomed = sorted(services)
         for line in docker("container", "ls", "-a", "--filter", "label=com.dokku.app-name",
                            "--format", '{{.ID}} {{.Label "com.dokku.app-name"}}').splitlines():

@@ -240,8 +240,11 @@ def test_destroying_an_app_removes_its_settings_and_history(host, images, app):
     assert not (host.lib_root / "data" / "migrations" / app).exists()
 
 
-def test_history_files_are_readable_by_the_dokku_user_only(host, images, app):
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+def test_history_files_are_readable_by_the_dokku_user_only(host, images, bare_app):
+    app = bare_app
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    built(host, app, images.node_app("shop", "v1", WIDGETS))
+    assert host.dokku("migrations:run", app).code == 0
     runs = host.lib_root / "data" / "migrations" / app / "runs"
 
     modes = {path.name: stat.S_IMODE(os.stat(path).st_mode) for path in [runs, *runs.iterdir()]}
