@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set
 
+from dokku_migrations.docker import labels
+
 from . import tally
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -25,8 +27,11 @@ def plugin_files_only(directory: str, names: List[str]) -> List[str]:
     if Path(directory) == REPO:
         return [name for name in names if name in NOT_PLUGIN_FILES]
     return [name for name in names if name in ("__pycache__",)]
-RUN_LABEL = "com.dokku.migrations.run"
-PROBE_LABEL = "com.dokku.migrations.probe"
+RUN_LABEL = labels.RUN
+PROBE_LABEL = labels.PROBE
+DATABASE_LABEL = labels.DATABASE
+# The plugin's containers and the label naming the app each belongs to: none may outlive its run.
+OWNED = ((RUN_LABEL, labels.APP), (PROBE_LABEL, PROBE_LABEL), (DATABASE_LABEL, DATABASE_LABEL))
 GLOBAL_RUN_ARGS = "--label=org.label-schema.schema-version=1.0 --label=org.label-schema.vendor=dokku --label=dokku"
 
 
@@ -259,16 +264,15 @@ def psql(service: str, sql: str, database: Optional[str] = None) -> str:
 
 
 def leftover_migration_containers(hosts: Optional[Sequence[Host]] = None) -> List[str]:
-    """Migration and probe containers of the apps of these hosts, or of every live one (other sessions
-    may run on the same Docker engine at the same time)."""
+    """Migration, probe and database client containers of the apps of these hosts, or of every live one
+    (other sessions may run on the same Docker engine at the same time), found in one call."""
     apps = {app for host in (HOSTS if hosts is None else hosts) for app in host.apps()}
+    fields = "|".join(f'{{{{.Label "{label}"}}}}|{{{{.Label "{owner}"}}}}' for label, owner in OWNED)
     found = []
-    for label, owner in ((RUN_LABEL, "com.dokku.app-name"), (PROBE_LABEL, PROBE_LABEL)):
-        for line in docker("container", "ls", "-a", "--filter", f"label={label}", "--format",
-                           f'{{{{.ID}}}} {{{{.Label "{owner}"}}}}').splitlines():
-            cid, _, app = line.partition(" ")
-            if app in apps:
-                found.append(cid)
+    for line in docker("container", "ls", "-a", "--format", "{{.ID}}|" + fields).splitlines():
+        cid, *values = line.split("|")
+        if any(mark and app in apps for mark, app in zip(values[::2], values[1::2])):
+            found.append(cid)
     return found
 
 
