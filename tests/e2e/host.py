@@ -11,7 +11,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Set
+
+from dokku_migrations.docker import labels
+
+from . import tally
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STANDIN = REPO / "tests" / "standin"
@@ -24,8 +28,11 @@ def plugin_files_only(directory: str, names: List[str]) -> List[str]:
     if Path(directory) == REPO:
         return [name for name in names if name in NOT_PLUGIN_FILES]
     return [name for name in names if name in ("__pycache__",)]
-RUN_LABEL = "com.dokku.migrations.run"
-PROBE_LABEL = "com.dokku.migrations.probe"
+RUN_LABEL = labels.RUN
+PROBE_LABEL = labels.PROBE
+DATABASE_LABEL = labels.DATABASE
+# The plugin's containers and the label naming the app each belongs to: none may outlive its run.
+OWNED = ((RUN_LABEL, labels.APP), (PROBE_LABEL, PROBE_LABEL), (DATABASE_LABEL, DATABASE_LABEL))
 GLOBAL_RUN_ARGS = "--label=org.label-schema.schema-version=1.0 --label=org.label-schema.vendor=dokku --label=dokku"
 
 
@@ -63,6 +70,7 @@ class Host:
 
     def __init__(self, version: str = "0.38.27", name: str = "migrations") -> None:
         """`name`: the plugin's name, as `plugin:install URL --name NAME` or the URL gives it."""
+        tally.count("hosts")
         self.base = Path(tempfile.mkdtemp(prefix="dm-e2e-"))
         os.chmod(self.base, 0o755)
         self.root = self.base / "home" / "dokku"
@@ -73,6 +81,7 @@ class Host:
         self.core_available = self.lib_root / "core-plugins" / "available"
         self.standin = self.base / "standin"
         self.plugin_dir = self.available / name
+        self.seen_apps: Set[str] = set()
         for directory in (self.root, self.available, self.enabled, self.core_available,
                           self.lib_root / "data" / "apps", self.lib_root / "config", self.lib_root / "services"):
             directory.mkdir(parents=True, exist_ok=True)
@@ -143,6 +152,8 @@ class Host:
 
     def spawn(self, *args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         """A `dokku` command in the background (for interrupts and concurrency)."""
+        tally.command(args)
+        self.apps()
         return subprocess.Popen(self._argv(["dokku", *args]), env={**self.env(), **(env or {})},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -153,8 +164,14 @@ class Host:
 
     def _run(self, argv: List[str], as_dokku: bool = True, timeout: float = 300,
              extra_env: Optional[Dict[str, str]] = None) -> Result:
-        result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
-                                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if argv[0] == "dokku":
+            tally.command(argv)
+        self.apps()
+        try:
+            result = subprocess.run(self._argv(argv, as_dokku), env={**self.env(), **(extra_env or {})},
+                                    capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        finally:
+            self.apps()
         return Result(result.returncode, result.stdout, result.stderr)
 
     # --- what the tests look at ---------------------------------------------------------------
@@ -174,22 +191,63 @@ class Host:
         assert result.code == 0, result.output
         return json.loads(result.stdout)
 
+    def runs(self, app: str) -> List[dict]:
+        """The app's run records, newest first, read straight from the plugin's files: what
+        `migrations:history --format json` prints, without starting the CLI (for waiting on a run)."""
+        directory = self.lib_root / "data" / "migrations" / app / "runs"
+        records = []
+        for path in directory.glob("*.json") if directory.is_dir() else []:
+            try:
+                records.append(json.loads(path.read_text() or "null"))
+            except (OSError, ValueError):  # pruned meanwhile (records are replaced atomically)
+                continue
+        return sorted((record for record in records if isinstance(record, dict)), key=lambda record: -record["id"])
+
+    # --- what the host holds, and taking it away -------------------------------------------------
+    def apps(self) -> Set[str]:
+        """Every app this host has had: the ones there now, and the ones seen before and since destroyed
+        or renamed (their containers are still theirs to answer for)."""
+        if self.root.is_dir():
+            self.seen_apps.update(path.name for path in self.root.iterdir() if path.is_dir())
+        return set(self.seen_apps)
+
+    def services(self) -> Set[str]:
+        """The containers of its database services (`dokku.<type>.<service>`, as the service plugins name them)."""
+        directory = self.lib_root / "services"
+        return {f"dokku.{kind.name}.{service.name}" for kind in directory.iterdir() if kind.is_dir()
+                for service in kind.iterdir()} if directory.is_dir() else set()
+
+    def remove(self, apps: Set[str], services: Set[str]) -> None:
+        """The containers of these apps and services, in one call: a shared host's tests leave no
+        servers running for the rest of the session."""
+        if not apps and not services:
+            return
+        doomed = sorted(services)
+        for line in docker("container", "ls", "-a", "--filter", "label=com.dokku.app-name",
+                           "--format", '{{.ID}} {{.Label "com.dokku.app-name"}}').splitlines():
+            cid, _, app = line.partition(" ")
+            if app in apps:
+                doomed.append(cid)
+        if doomed:
+            docker("container", "rm", "--force", *doomed, check=False)
+
     def cleanup(self) -> None:
-        for cid in docker("container", "ls", "-aq", "--filter", f"label=dm-e2e={self.base.name}").split():
-            docker("container", "rm", "-f", cid, check=False)
-        apps = [p.name for p in self.root.iterdir() if p.is_dir()] if self.root.exists() else []
-        for app in apps:
-            for cid in docker("container", "ls", "-aq", "--filter", f"label=com.dokku.app-name={app}").split():
-                docker("container", "rm", "-f", cid, check=False)
-            for tag in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"dokku/{app}").split():
-                docker("image", "rm", "-f", tag, check=False)
-        for kind in ("postgres", "mariadb"):
-            services = self.lib_root / "services" / kind
-            for service in services.iterdir() if services.exists() else []:
-                docker("container", "rm", "-f", f"dokku.{kind}.{service.name}", check=False)
+        """Everything the host made goes; migration containers left behind fail the test that
+        cleans up (after they went too)."""
+        leftover = leftover_migration_containers([self])
+        apps = self.apps()
+        self.remove(apps, self.services())
+        own = docker("container", "ls", "-aq", "--filter", f"label=dm-e2e={self.base.name}").split()
+        if own:
+            docker("container", "rm", "--force", *own, check=False)
+        tags = [tag for tag in docker("image", "ls", "--filter", "reference=dokku/*", "--format",
+                                      "{{.Repository}}:{{.Tag}}").split() if tag.split(":")[0][len("dokku/"):] in apps]
+        if tags:
+            docker("image", "rm", "--force", *tags, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
         if self in HOSTS:
             HOSTS.remove(self)
+        assert not leftover, f"migration containers were left behind: {leftover}"
 
 
 def built_from(image_id: str) -> str:
@@ -223,17 +281,16 @@ def psql(service: str, sql: str, database: Optional[str] = None) -> str:
                   "-AtX", "-v", "ON_ERROR_STOP=1", "-c", sql)
 
 
-def leftover_migration_containers() -> List[str]:
-    """Migration and probe containers of the apps of this test session's hosts (other sessions may
-    run on the same Docker engine at the same time)."""
-    apps = {p.name for host in HOSTS if host.root.is_dir() for p in host.root.iterdir()}
+def leftover_migration_containers(hosts: Optional[Sequence[Host]] = None) -> List[str]:
+    """Migration, probe and database client containers of the apps of these hosts, or of every live one
+    (other sessions may run on the same Docker engine at the same time), found in one call."""
+    apps = {app for host in (HOSTS if hosts is None else hosts) for app in host.apps()}
+    fields = "|".join(f'{{{{.Label "{label}"}}}}|{{{{.Label "{owner}"}}}}' for label, owner in OWNED)
     found = []
-    for label, owner in ((RUN_LABEL, "com.dokku.app-name"), (PROBE_LABEL, PROBE_LABEL)):
-        for line in docker("container", "ls", "-a", "--filter", f"label={label}", "--format",
-                           f'{{{{.ID}}}} {{{{.Label "{owner}"}}}}').splitlines():
-            cid, _, app = line.partition(" ")
-            if app in apps:
-                found.append(cid)
+    for line in docker("container", "ls", "-a", "--format", "{{.ID}}|" + fields).splitlines():
+        cid, *values = line.split("|")
+        if any(mark and app in apps for mark, app in zip(values[::2], values[1::2])):
+            found.append(cid)
     return found
 
 

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from . import tally
 from .apps import SERVER_JS, Images, node_base_image
 from .host import REPO, docker
 
@@ -453,12 +454,16 @@ def example_image(images: Images) -> str:
 # --- `try` ---------------------------------------------------------------------------------------------
 def run_try(*args: str, env: Dict[str, str] = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python3 -m dokku_migrations try ...` from the repository, without Dokku (as root, like a developer)."""
-    return subprocess.run([sys.executable, "-m", "dokku_migrations", "try", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    result = subprocess.run([sys.executable, "-m", "dokku_migrations", "try", *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    if "-----> Starting a throwaway" in result.stdout:
+        tally.count("databases")
+    return result
 
 
 def spawn_try(*args: str) -> subprocess.Popen:
     """`try` in its own process group, so a test can press Ctrl-C on all of it as a terminal would."""
+    tally.count("databases")
     return subprocess.Popen([sys.executable, "-m", "dokku_migrations", "try", *args], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             stdin=subprocess.DEVNULL)

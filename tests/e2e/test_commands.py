@@ -9,7 +9,7 @@ import time
 import pytest
 
 from .apps import create_table
-from .conftest import make_host, new_app, service_of
+from .conftest import built, make_host, new_app, service_of
 from .host import psql
 
 
@@ -61,9 +61,7 @@ def test_an_unknown_migrations_command_fails_with_one_line(host):
 
 
 def test_migrations_run_applies_the_deployed_images_migrations(host, images, app):
-    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
-    assert host.dokku("git:from-image", app, image).code == 0
-    psql(service_of(app), "DROP TABLE widgets; DELETE FROM pgmigrations")
+    built(host, app, images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")}))
 
     result = host.dokku("migrations:run", app)
 
@@ -76,7 +74,7 @@ def test_migrations_run_takes_another_image_with_image_flag(host, images, app):
     v1 = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
     v2 = images.node_app("shop", "v2", {"1700000000001_widgets.js": create_table("widgets"),
                                         "1700000000002_gadgets.js": create_table("gadgets")})
-    assert host.dokku("git:from-image", app, v1).code == 0
+    built(host, app, v1)
 
     result = host.dokku("migrations:run", app, "--image", host.app_image(app, v2))
 
@@ -108,9 +106,9 @@ def test_migrations_run_refuses_an_invalid_app_name(host):
     assert result.stderr.startswith(" !     Invalid app name")
 
 
-def test_migrations_run_fails_fast_while_a_deploy_holds_the_lock(host, images, app):
-    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
-    assert host.dokku("git:from-image", app, image).code == 0
+def test_migrations_run_fails_fast_while_a_deploy_holds_the_lock(host, images, bare_app):
+    app = bare_app
+    built(host, app, images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")}))
     lock = host.lib_root / "data" / "apps" / app / ".deploy.lock"
     holder = subprocess.Popen(["flock", str(lock), "sleep", "30"])
     try:
@@ -146,8 +144,7 @@ def test_install_is_idempotent(host):
 # --- Dokku's deploy lock, as migrations:run holds it ---------------------------------------------
 def spawn_long_run(host, images, app, seconds=60, lock=None):
     """`migrations:run` holding Dokku's deploy lock (at `lock`, Dokku 0.34.0+'s place by default)."""
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    built(host, app, images.node_app("shop", "v1", {}))
     assert host.dokku("migrations:set", app, "command", f"sleep {seconds}").code == 0
     process = host.spawn("migrations:run", app)
     held_by_builds = lock is None
@@ -161,7 +158,7 @@ def spawn_long_run(host, images, app, seconds=60, lock=None):
 
 def test_migrations_run_leaves_no_deploy_lock_behind(host, bare_app, images):
     assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
-    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+    built(host, bare_app, images.node_app("shop", "v1", {}))
 
     assert host.dokku("migrations:run", bare_app).code == 0
 
@@ -170,7 +167,7 @@ def test_migrations_run_leaves_no_deploy_lock_behind(host, bare_app, images):
 
 def test_migrations_run_refuses_an_app_locked_with_apps_lock(host, bare_app, images):
     assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
-    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+    built(host, bare_app, images.node_app("shop", "v1", {}))
     assert host.dokku("apps:lock", bare_app).code == 0
 
     result = host.dokku("migrations:run", bare_app)
@@ -208,8 +205,7 @@ def test_builds_cancel_stops_migrations_run_by_hand(host, bare_app, images):
 
 
 def test_apps_unlock_while_migrations_run_by_hand_leaves_the_run_unharmed(host, bare_app, images):
-    assert host.dokku("migrations:set", bare_app, "command", "true").code == 0
-    assert host.dokku("git:from-image", bare_app, images.node_app("shop", "v1", {})).code == 0
+    built(host, bare_app, images.node_app("shop", "v1", {}))
     assert host.dokku("migrations:set", bare_app, "command", "sleep 3").code == 0
     process = host.spawn("migrations:run", bare_app)
     lock = host.lib_root / "data" / "apps" / bare_app / ".deploy.lock"
@@ -230,16 +226,17 @@ def test_apps_unlock_while_migrations_run_by_hand_leaves_the_run_unharmed(host, 
 def host_0_33(docker_available):
     """Dokku 0.33.9, the last whose deploys lock `$DOKKU_ROOT/<app>/.deploy.lock` (plugins/common/functions
     acquire_app_deploy_lock; plugins/apps appIsLocked, apps:lock): 0.34.0 moved it to data/apps/<app>,
-    a directory 0.33.9 never makes."""
+    a directory 0.33.9 never makes. Its tests share the xdist group "dokku-0.33": one worker builds it."""
     host = make_host("0.33.9")
     yield host
     host.cleanup()
 
 
+@pytest.mark.xdist_group("dokku-0.33")
 def test_on_dokku_0_33_migrations_run_fails_fast_while_a_deploy_holds_the_lock(host_0_33, images):
     app = new_app(host_0_33, database=False)
     assert host_0_33.dokku("migrations:set", app, "command", "true").code == 0
-    assert host_0_33.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    built(host_0_33, app, images.node_app("shop", "v1", {}))
     holder = subprocess.Popen(["flock", str(host_0_33.root / app / ".deploy.lock"), "sleep", "30"])
     try:
         time.sleep(0.3)
@@ -250,9 +247,10 @@ def test_on_dokku_0_33_migrations_run_fails_fast_while_a_deploy_holds_the_lock(h
 
     assert result.code == 1
     assert result.stderr.startswith(f" !     A deploy of {app} is in progress")
-    assert [run["trigger"] for run in host_0_33.history(app)] == ["pre-release-builder"]
+    assert host_0_33.history(app) == []
 
 
+@pytest.mark.xdist_group("dokku-0.33")
 def test_on_dokku_0_33_a_git_deploy_while_migrations_run_by_hand_is_refused(host_0_33, images):
     app = new_app(host_0_33, database=False)
     lock = host_0_33.root / app / ".deploy.lock"
@@ -271,10 +269,11 @@ def test_on_dokku_0_33_a_git_deploy_while_migrations_run_by_hand_is_refused(host
     assert host_0_33.dokku("apps:locked", app).code == 1
 
 
+@pytest.mark.xdist_group("dokku-0.33")
 def test_on_dokku_0_33_migrations_run_refuses_an_app_locked_with_apps_lock(host_0_33, images):
     app = new_app(host_0_33, database=False)
     assert host_0_33.dokku("migrations:set", app, "command", "true").code == 0
-    assert host_0_33.dokku("git:from-image", app, images.node_app("shop", "v1", {})).code == 0
+    built(host_0_33, app, images.node_app("shop", "v1", {}))
     assert host_0_33.dokku("apps:lock", app).code == 0
 
     result = host_0_33.dokku("migrations:run", app)

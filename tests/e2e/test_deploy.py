@@ -2,8 +2,10 @@
 
 import json
 
+import pytest
+
 from .apps import FAILING_MIGRATION, create_table, echo_env
-from .conftest import service_of
+from .conftest import new_app, service_of
 from .host import RUN_LABEL, built_from, docker, http_get, psql
 from .spy import DockerSpy
 
@@ -25,10 +27,17 @@ COMMENTED_APP_JSON = """// The shop's app.json: Dokku's keys and this plugin's
 """
 
 
-def test_migration_is_applied_before_the_new_container_starts(host, images, app):
-    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
+@pytest.fixture(scope="module")
+def first_deploy(host, images):
+    """One app with its database, deployed once with v1 (a widgets migration): the app and the deploy's
+    output, for the tests that only look at that deploy (xdist group "deploy-shop-v1": one worker)."""
+    app = new_app(host, database=True)
+    return app, host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS))
 
-    result = host.dokku("git:from-image", app, image)
+
+@pytest.mark.xdist_group("deploy-shop-v1")
+def test_migration_is_applied_before_the_new_container_starts(host, first_deploy):
+    app, result = first_deploy
 
     assert result.code == 0, result.output
     assert psql(service_of(app), "SELECT count(*) FROM widgets") == "0"
@@ -40,10 +49,9 @@ def test_migration_is_applied_before_the_new_container_starts(host, images, app)
     assert "Running migrations for" in result.stdout and "npm run migrate" in result.stdout
 
 
-def test_migration_output_streams_indented_dokku_style(host, images, app):
-    image = images.node_app("shop", "v1", {"1700000000001_widgets.js": create_table("widgets")})
-
-    result = host.dokku("git:from-image", app, image)
+@pytest.mark.xdist_group("deploy-shop-v1")
+def test_migration_output_streams_indented_dokku_style(first_deploy):
+    _, result = first_deploy
 
     assert result.code == 0, result.output
     migrating = [line for line in result.stdout.splitlines() if "Migrating files" in line or "MIGRATION" in line]
@@ -86,7 +94,8 @@ def test_a_failing_migration_stops_the_deploy_and_the_old_container_keeps_servin
     assert psql(service_of(app), "SELECT name FROM pgmigrations") == "1700000000001_widgets"
 
 
-def test_an_app_without_a_migrate_script_deploys_without_migrations(host, images, app):
+def test_an_app_without_a_migrate_script_deploys_without_migrations(host, images, bare_app):
+    app = bare_app
     image = images.node_app("plain", "v1", {}, scripts={"start": "node server.js"})
 
     result = host.dokku("git:from-image", app, image)
@@ -97,7 +106,8 @@ def test_an_app_without_a_migrate_script_deploys_without_migrations(host, images
     assert host.history(app)[0]["status"] == "skipped"
 
 
-def test_an_app_without_package_json_deploys_without_migrations(host, images, app):
+def test_an_app_without_package_json_deploys_without_migrations(host, images, bare_app):
+    app = bare_app
     image = images.plain("nopkg", 'FROM dm-base:bookworm\nCMD ["sleep", "infinity"]\n')
 
     result = host.dokku("git:from-image", app, image)
@@ -107,7 +117,8 @@ def test_an_app_without_package_json_deploys_without_migrations(host, images, ap
     assert len(host.web_containers(app)) == 1
 
 
-def test_a_malformed_package_json_stops_the_deploy_naming_the_file(host, images, app):
+def test_a_malformed_package_json_stops_the_deploy_naming_the_file(host, images, bare_app):
+    app = bare_app
     image = images.node_app("broken", "v1", {}, package_json='{"scripts": {"migrate": "x",}')
 
     result = host.dokku("git:from-image", app, image)

@@ -21,6 +21,7 @@ def version_of(host: Host) -> Tuple[int, ...]:
 
 @pytest.fixture(scope="module", params=["0.25.1", "0.32.0", "0.34.4", "0.38.27"])
 def versioned_host(request, docker_available):
+    """Each version's host is built once: its tests share the xdist group "dokku-versions"."""
     host = make_host(request.param)
     yield host
     host.cleanup()
@@ -43,8 +44,15 @@ def test_version_of_compares_numbers_not_strings(tmp_path):
     assert version_of(host) < (0, 34, 4)
 
 
-def test_every_dokku_version_runs_migrations_exactly_once_per_deploy(versioned_host, images):
-    app, result = deploy_once(versioned_host, images)
+@pytest.fixture(scope="module")
+def versioned_deploy(versioned_host, images):
+    """One deploy on each version's host, which its tests only look at."""
+    return deploy_once(versioned_host, images)
+
+
+@pytest.mark.xdist_group("dokku-versions")
+def test_every_dokku_version_runs_migrations_exactly_once_per_deploy(versioned_host, versioned_deploy):
+    app, result = versioned_deploy
 
     assert result.code == 0, result.output
     assert [run["status"] for run in versioned_host.history(app)] == ["succeeded"]
@@ -52,16 +60,18 @@ def test_every_dokku_version_runs_migrations_exactly_once_per_deploy(versioned_h
     assert result.stdout.count(f"Running migrations for {app}") == 1
 
 
-def test_only_dokku_without_pre_release_builder_gets_the_pre_deploy_link(versioned_host, images):
-    app, result = deploy_once(versioned_host, images)
+@pytest.mark.xdist_group("dokku-versions")
+def test_only_dokku_without_pre_release_builder_gets_the_pre_deploy_link(versioned_host, versioned_deploy):
+    _, result = versioned_deploy
 
     assert result.code == 0, result.output
     assert DEPRECATION not in result.output
     assert (versioned_host.plugin_dir / "pre-deploy").is_symlink() == (version_of(versioned_host) < (0, 32, 0))
 
 
-def test_the_run_is_recorded_under_the_trigger_that_ran_it(versioned_host, images):
-    app, result = deploy_once(versioned_host, images)
+@pytest.mark.xdist_group("dokku-versions")
+def test_the_run_is_recorded_under_the_trigger_that_ran_it(versioned_host, versioned_deploy):
+    app, _ = versioned_deploy
 
     expected = "pre-release-builder" if version_of(versioned_host) >= (0, 32, 0) else "pre-deploy"
     assert versioned_host.history(app)[0]["trigger"] == expected

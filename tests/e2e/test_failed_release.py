@@ -2,7 +2,10 @@
 `dokku/<app>:latest` without release triggers (plugins/ps/ps.go Restart, functions.go scaleSet,
 plugins/common/functions cmd-deploy), so the plugin keeps that tag safe."""
 
+import pytest
+
 from .apps import FAILING_MIGRATION, create_table
+from .conftest import new_app
 from .host import built_from, docker, http_get
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -22,8 +25,18 @@ def deploy_v1_then_failing_v2(host, images, app):
     return running, v2
 
 
-def test_after_a_failed_release_ps_restart_keeps_serving_the_previous_image(host, images, app):
-    running, _ = deploy_v1_then_failing_v2(host, images, app)
+@pytest.fixture(scope="module")
+def failed_release(host, images):
+    """An app whose v2 failed its migrations after v1 went live: the app, the serving image and v2, for
+    tests that leave that state as it is (a restart starts the same image again; xdist group
+    "failed-release": one worker)."""
+    app = new_app(host, database=True)
+    return (app, *deploy_v1_then_failing_v2(host, images, app))
+
+
+@pytest.mark.xdist_group("failed-release")
+def test_after_a_failed_release_ps_restart_keeps_serving_the_previous_image(host, failed_release):
+    app, running, _ = failed_release
 
     result = host.dokku("ps:restart", app)
 
@@ -44,8 +57,9 @@ def test_after_a_failed_release_ps_scale_and_deploy_start_the_previous_image(hos
     assert {c["Image"] for c in containers} == {running}
 
 
-def test_the_unmigrated_image_is_kept_under_its_own_tag(host, images, app):
-    _, v2 = deploy_v1_then_failing_v2(host, images, app)
+@pytest.mark.xdist_group("failed-release")
+def test_the_unmigrated_image_is_kept_under_its_own_tag(host, failed_release):
+    app, _, v2 = failed_release
 
     assert built_from(image_id(f"dokku/{app}:migrations-failed")) == v2
     assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"

@@ -13,7 +13,7 @@ from typing import List, Tuple
 import pytest
 
 from .apps import create_table
-from .conftest import make_host, new_app, service_of
+from .conftest import built, make_host, new_app, service_of
 from .host import RUN_LABEL, docker, http_get, processes_with, psql
 from .spy import DockerSpy
 
@@ -66,9 +66,10 @@ def watchdog_pid(app: str) -> int:
 
 
 def run_finished(host, app: str) -> dict:
-    """The newest run, once nothing is running any more (the plugin or its watchdog finished it)."""
+    """The newest run, once nothing is running any more (the plugin or its watchdog finished it): its
+    record read straight from the file every 0.1 s, not through the CLI."""
     return wait_for(f"the last run of {app} to finish",
-                    lambda: next((run for run in host.history(app)[:1] if run["status"] != "running"), None))
+                    lambda: next((run for run in host.runs(app)[:1] if run["status"] != "running"), None))
 
 
 def image_id(ref: str) -> str:
@@ -374,8 +375,7 @@ def seconds_between(start: str, end: str) -> float:
 # --- the connection to the engine drops -----------------------------------------------------------
 def test_a_dropped_output_stream_is_followed_to_the_real_exit_and_never_counted_as_success(host, images, bare_app):
     app = bare_app
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    built(host, app, images.node_app("shop", "v1", {}, scripts=NOTHING))
     assert host.dokku("migrations:set", app, "command", "echo started; sleep 4; echo finished-late; exit 7").code == 0
     spy = DockerSpy(host.base / f"spy-{secrets.token_hex(3)}")
     try:
@@ -412,9 +412,7 @@ def test_a_failed_re_release_of_the_live_image_keeps_the_app_restartable(host, i
 
 # --- stopping gracefully --------------------------------------------------------------------------
 def test_a_timed_out_migration_gets_sigterm_and_its_grace_period_to_release_its_lock(host, images, app):
-    image = images.node_app("locky", "v1", {}, extra={"hold-lock.js": HOLD_LOCK_JS})
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, image).code == 0
+    built(host, app, images.node_app("locky", "v1", {}, extra={"hold-lock.js": HOLD_LOCK_JS}))
     for key, value in (("command", "node hold-lock.js"), ("timeout", "3"), ("grace", "10")):
         assert host.dokku("migrations:set", app, key, value).code == 0
 
@@ -439,9 +437,7 @@ def test_a_migration_that_ignores_sigterm_is_killed_only_after_the_grace_period(
     ended it. Its last heartbeat bounds the SIGKILL from below; 0.25 s is left for the engine to
     deliver both signals and for heartbeats on a loaded machine."""
     app = bare_app
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    image = images.node_app("shop", "v1", {}, scripts=NOTHING, extra={"heartbeat.js": HEARTBEAT_JS})
-    assert host.dokku("git:from-image", app, image).code == 0
+    built(host, app, images.node_app("shop", "v1", {}, scripts=NOTHING, extra={"heartbeat.js": HEARTBEAT_JS}))
     for key, value in (("command", "node heartbeat.js"), ("timeout", "1"), ("grace", "2")):
         assert host.dokku("migrations:set", app, key, value).code == 0
 
@@ -459,8 +455,7 @@ def test_a_migration_that_ignores_sigterm_is_killed_only_after_the_grace_period(
 
 def test_a_second_interrupt_during_the_grace_period_kills_the_migration_at_once(host, images, bare_app):
     app = bare_app
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    built(host, app, images.node_app("shop", "v1", {}, scripts=NOTHING))
     for key, value in (("command", "trap '' TERM; sleep 120"), ("grace", "90")):
         assert host.dokku("migrations:set", app, key, value).code == 0
     manual = host.spawn("migrations:run", app)
@@ -494,14 +489,27 @@ def test_an_image_that_served_before_the_plugin_stays_startable_after_a_failed_r
 
 
 # --- a broken plugin environment ------------------------------------------------------------------
-@pytest.fixture
-def broken_venv_host(docker_available):
-    """A host of its own whose plugin environment disappears (an OS Python upgrade, a half install)."""
+@pytest.fixture(scope="module")
+def dokku_0_35_host(docker_available):
+    """Built once for the tests of a broken environment (their xdist group "broken-environment")."""
     host = make_host("0.35.12")
     yield host
     host.cleanup()
 
 
+@pytest.fixture
+def broken_venv_host(dokku_0_35_host):
+    """A host whose plugin environment the test makes disappear (an OS Python upgrade, a half install)
+    by moving it to `venv-gone`; it is back for the next test."""
+    host = dokku_0_35_host
+    yield host
+    gone = host.base / "venv-gone"
+    if gone.exists():
+        shutil.rmtree(host.plugin_dir / ".venv", ignore_errors=True)
+        shutil.move(str(gone), str(host.plugin_dir / ".venv"))
+
+
+@pytest.mark.xdist_group("broken-environment")
 def test_with_the_environment_gone_restarts_still_start_healthy_apps_and_refuse_failed_images(
         broken_venv_host, images):
     host = broken_venv_host
@@ -526,6 +534,7 @@ def test_with_the_environment_gone_restarts_still_start_healthy_apps_and_refuse_
         "migrations cannot run: run 'sudo dokku plugin:install' to repair it, then deploy again")
 
 
+@pytest.mark.xdist_group("broken-environment")
 def test_with_the_environment_gone_a_release_fails_closed_and_restarts_keep_the_serving_image(
         broken_venv_host, images):
     host = broken_venv_host
@@ -544,6 +553,7 @@ def test_with_the_environment_gone_a_release_fails_closed_and_restarts_keep_the_
     assert http_get(host.web_containers(app)[0]) == "v1"
 
 
+@pytest.mark.xdist_group("broken-environment")
 def test_with_the_environment_gone_apps_destroy_and_rename_finish(broken_venv_host, images):
     host = broken_venv_host
     kept, gone = new_app(host, database=False), new_app(host, database=False)
@@ -563,7 +573,7 @@ def test_with_the_environment_gone_apps_destroy_and_rename_finish(broken_venv_ho
 # --- what the plugin accepts from the app ---------------------------------------------------------
 def test_migrations_run_refuses_an_image_of_another_app(host, images, bare_app):
     other = new_app(host, database=False)
-    assert host.dokku("git:from-image", other, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    built(host, other, images.node_app("shop", "v1", {}, scripts=NOTHING))
 
     foreign = host.dokku("migrations:run", bare_app, "--image", f"dokku/{other}:latest")
     untagged = host.dokku("migrations:run", bare_app, "--image", images.node_app("shop", "v1", {}, scripts=NOTHING))
@@ -598,8 +608,7 @@ def test_app_config_cannot_steer_the_docker_client_and_still_reaches_the_migrati
     log = wrapper / "environ"
     (wrapper / "docker").write_text(CLIENT_ENV_WRAPPER.format(log=log, docker=shutil.which("docker")))
     os.chmod(wrapper / "docker", 0o755)
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=NOTHING)).code == 0
+    built(host, app, images.node_app("shop", "v1", {}, scripts=NOTHING))
     assert host.dokku("migrations:set", app, "command", "env").code == 0
     assert host.dokku("config:set", "--no-restart", app, f"{key}={home}", "LD_PRELOAD=/nonexistent/preload.so",
                       "GODEBUG=inittrace=1").code == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .apps import create_table
-from .conftest import service_of
+from .conftest import built, service_of
 from .host import docker, processes_with
 from .spy import DockerSpy
 
@@ -44,9 +44,10 @@ def lock_is_free(host, app: str) -> bool:
     return not path.exists() or subprocess.run(["flock", "-n", str(path), "true"]).returncode == 0
 
 
-def deployed_app_with_command(host, images, app, command: str) -> None:
-    assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+def built_app_with_command(host, images, app, command: str) -> None:
+    """An image to migrate for `app`, built and not deployed (these tests are about `migrations:run`,
+    not about deploys), and `command` as its migration command."""
+    built(host, app, images.node_app("shop", "v1", WIDGETS))
     assert host.dokku("migrations:set", app, "command", command).code == 0
 
 
@@ -94,7 +95,7 @@ def nothing_left_of(host, app: str, group: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_to_the_process_group_at_each_phase_cleans_up_and_records_the_run_as_interrupted(
         host, images, app, signum, phase):
-    deployed_app_with_command(host, images, app, "sleep 60")
+    built_app_with_command(host, images, app, "sleep 60")
     runs_before = len(host.history(app))
     trigger, position = PHASES[phase]
     marker = hold_at(host, app, trigger, position) if trigger else None
@@ -137,7 +138,7 @@ def wait_until(what: str, predicate, timeout: float = 60) -> None:
 
 # --- concurrency --------------------------------------------------------------------------------
 def test_a_second_run_of_the_same_app_refuses_at_once_while_the_first_runs(host, images, app):
-    deployed_app_with_command(host, images, app, "sleep 4")
+    built_app_with_command(host, images, app, "sleep 4")
     first = host.spawn("migrations:run", app)
     plugin_pid(app)
     time.sleep(1.5)
@@ -154,7 +155,7 @@ def test_different_apps_run_in_parallel(host, images, app):
     other = f"par-{secrets.token_hex(3)}"
     assert host.dokku("apps:create", other).code == 0
     for name in (app, other):
-        deployed_app_with_command(host, images, name, "sleep 3")
+        built_app_with_command(host, images, name, "sleep 3")
 
     processes = [host.spawn("migrations:run", name) for name in (app, other)]
     outputs = [p.communicate(timeout=60) for p in processes]
@@ -168,7 +169,7 @@ def test_different_apps_run_in_parallel(host, images, app):
 
 # --- faults -------------------------------------------------------------------------------------
 def test_an_unreachable_docker_daemon_gives_one_line(host, images, app):
-    deployed_app_with_command(host, images, app, "true")
+    built_app_with_command(host, images, app, "true")
 
     result = host.dokku("migrations:run", app, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
 
@@ -178,7 +179,8 @@ def test_an_unreachable_docker_daemon_gives_one_line(host, images, app):
 
 
 def test_history_reads_its_records_without_docker_and_says_the_schema_check_was_skipped(host, images, app):
-    deployed_app_with_command(host, images, app, "true")
+    built_app_with_command(host, images, app, "true")
+    assert host.dokku("migrations:run", app).code == 0
     unreachable = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
     table = host.dokku("migrations:history", app, env=unreachable)
@@ -199,7 +201,7 @@ def test_a_missing_image_gives_one_line(host, app):
 
 
 def test_a_failing_dokku_trigger_stops_the_run_with_one_line(host, images, app):
-    deployed_app_with_command(host, images, app, "true")
+    built_app_with_command(host, images, app, "true")
     broken = host.base / "broken-plugin"
     broken.mkdir()
     (broken / "docker-args-deploy").write_text("#!/bin/sh\necho 'docker-options: bad state' >&2\nexit 3\n")
@@ -218,7 +220,7 @@ def test_a_failing_dokku_trigger_stops_the_run_with_one_line(host, images, app):
 
 def test_a_failing_config_export_never_shows_what_it_printed(host, images, app):
     """config-export's stdout is the app's config: a failure is told with its stderr only."""
-    deployed_app_with_command(host, images, app, "true")
+    built_app_with_command(host, images, app, "true")
     leaky = host.base / "leaky-plugin"
     leaky.mkdir()
     (leaky / "config-export").write_text("#!/bin/sh\necho '{\"API_TOKEN\":\"s3cr3t-leak\"}'\n"
@@ -236,7 +238,9 @@ def test_a_failing_config_export_never_shows_what_it_printed(host, images, app):
 
 
 def test_a_full_disk_for_history_stops_the_deploy_with_one_line(host, images, app):
-    deployed_app_with_command(host, images, app, "head -c 3000000 /dev/zero | tr '\\\\0' x")
+    built_app_with_command(host, images, app, "true")
+    assert host.dokku("migrations:run", app).code == 0  # its records' directory exists: a full disk is mounted there
+    assert host.dokku("migrations:set", app, "command", "head -c 3000000 /dev/zero | tr '\\\\0' x").code == 0
     runs = host.lib_root / "data" / "migrations" / app / "runs"
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(runs)], check=True)
     try:
@@ -252,7 +256,7 @@ def test_a_full_disk_for_history_stops_the_deploy_with_one_line(host, images, ap
 
 def test_a_stopped_database_service_gives_one_line_naming_the_link(host, images, app_with_database):
     app = app_with_database
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    built(host, app, images.node_app("shop", "v1", WIDGETS))
     docker("container", "stop", f"dokku.postgres.{service_of(app)}")
     try:
         result = host.dokku("migrations:run", app)
@@ -367,7 +371,7 @@ def test_a_package_json_symlinked_outside_the_app_is_read_from_the_image_not_the
 def test_a_config_key_that_is_not_an_environment_name_never_reaches_the_migration_container(host, images, app):
     """Dokku refuses such a key before writing anything (plugins/config/config.go validateKey), so only a
     hand-edited env file holds one; its `--env=BAD KEY` would split into a stray argument."""
-    deployed_app_with_command(host, images, app, "env")
+    built_app_with_command(host, images, app, "env")
     env_file = host.lib_root / "config" / app / "ENV.json"  # the stand-in's store of the app's env file
     env_file.write_text(json.dumps({**(json.loads(env_file.read_text()) if env_file.exists() else {}),
                                     "BAD KEY": "x"}))
@@ -387,7 +391,7 @@ def test_config_values_never_reach_a_command_line_an_engine_url_a_file_or_the_hi
     only the docker CLI's `container create` may carry values, in its request body: that is how
     `--env=KEY` hands a container its value."""
     secret = "s3cr3t-" + secrets.token_hex(8)
-    deployed_app_with_command(host, images, app, "sleep 3")
+    built_app_with_command(host, images, app, "sleep 3")
     assert host.dokku("config:set", "--no-restart", app, f"API_TOKEN={secret}").code == 0
     spy = DockerSpy(host.base / "spy")
     seen = []
@@ -454,7 +458,7 @@ def read_or_empty(path: Path) -> bytes:
 
 
 def test_an_apps_docker_host_config_never_redirects_the_docker_client(host, images, app):
-    deployed_app_with_command(host, images, app, "env")
+    built_app_with_command(host, images, app, "env")
     assert host.dokku("config:set", "--no-restart", app, "DOCKER_HOST=tcp://127.0.0.1:9",
                       "VISIBLE=yes").code == 0
 
@@ -493,7 +497,7 @@ def test_global_config_reaches_the_migration_under_the_apps_own(host, images, ap
     """config-export APP false true json merges the global config under the app's
     (plugins/config/environment.go LoadMergedAppEnv), as Dokku's own task containers get it."""
     key = f"GLOBAL_ONLY_{secrets.token_hex(3).upper()}"
-    deployed_app_with_command(host, images, app, "env")
+    built_app_with_command(host, images, app, "env")
     assert host.dokku("config:set", "--global", f"{key}=from-global").code == 0
     try:
         result = host.dokku("migrations:run", app)

@@ -11,13 +11,14 @@ import pytest
 from dokku_migrations.run.settings import KEYS
 
 from .apps import FAILING_MIGRATION, create_table
-from .conftest import make_host, new_app, service_of
+from .conftest import built, make_host, new_app, service_of
 from .host import RUN_LABEL, built_from, docker, http_get, psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 
 
-def test_a_migration_that_outlives_its_timeout_is_killed_and_stops_the_deploy(host, images, app):
+def test_a_migration_that_outlives_its_timeout_is_killed_and_stops_the_deploy(host, images, bare_app):
+    app = bare_app
     image = images.node_app("sleepy", "v1", {}, scripts={"start": "node server.js", "migrate": "sleep 120"})
     assert host.dokku("migrations:set", app, "timeout", "3").code == 0
     started = time.monotonic()
@@ -86,7 +87,8 @@ def test_logs_show_the_output_of_the_latest_run_or_a_given_one(host, images, app
     assert "1700000000001_widgets" in first.stdout
 
 
-def test_logs_of_a_run_that_does_not_exist_say_where_to_look(host, app):
+def test_logs_of_a_run_that_does_not_exist_say_where_to_look(host, bare_app):
+    app = bare_app
     result = host.dokku("migrations:logs", app, "42")
 
     assert result.code == 1
@@ -168,7 +170,8 @@ def test_an_unknown_setting_is_refused_and_changes_nothing(host, bare_app):
     assert host.dokku("migrations:report", bare_app, "--format", "json").stdout == before
 
 
-def test_report_shows_every_setting_and_a_flag_prints_the_bare_value(host, app):
+def test_report_shows_every_setting_and_a_flag_prints_the_bare_value(host, bare_app):
+    app = bare_app
     assert host.dokku("migrations:set", "--global", "timeout", "900").code == 0
     try:
         assert host.dokku("migrations:set", app, "memory", "512m").code == 0
@@ -244,8 +247,11 @@ def test_destroying_an_app_removes_its_settings_and_history(host, images, app):
     assert not (host.lib_root / "data" / "migrations" / app).exists()
 
 
-def test_history_files_are_readable_by_the_dokku_user_only(host, images, app):
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+def test_history_files_are_readable_by_the_dokku_user_only(host, images, bare_app):
+    app = bare_app
+    assert host.dokku("migrations:set", app, "command", "true").code == 0
+    built(host, app, images.node_app("shop", "v1", WIDGETS))
+    assert host.dokku("migrations:run", app).code == 0
     runs = host.lib_root / "data" / "migrations" / app / "runs"
 
     modes = {path.name: stat.S_IMODE(os.stat(path).st_mode) for path in [runs, *runs.iterdir()]}
@@ -254,14 +260,15 @@ def test_history_files_are_readable_by_the_dokku_user_only(host, images, app):
     assert {os.stat(p).st_uid for p in runs.iterdir()} == {int(subprocess.check_output(["id", "-u", "dokku"]))}
 
 
-def test_history_keeps_only_the_newest_runs(host, images, app):
+def test_history_keeps_only_the_newest_runs(host, images, bare_app):
+    app = bare_app
     assert host.dokku("migrations:set", app, "keep", "2").code == 0
     assert host.dokku("migrations:set", app, "command", "true").code == 0
-    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
+    built(host, app, images.node_app("shop", "v1", WIDGETS))
     for _ in range(3):
         assert host.dokku("migrations:run", app).code == 0
 
-    assert [r["id"] for r in host.history(app)] == [4, 3]
+    assert [r["id"] for r in host.history(app)] == [3, 2]
 
 
 def test_an_app_with_a_legacy_name_deploys_and_is_destroyed(host, images):
@@ -283,7 +290,8 @@ def test_an_app_with_a_legacy_name_deploys_and_is_destroyed(host, images):
     assert not (host.lib_root / "config" / "migrations" / app).exists()
 
 
-def test_uninstalling_another_plugin_leaves_this_ones_state_alone(host, app):
+def test_uninstalling_another_plugin_leaves_this_ones_state_alone(host, bare_app):
+    app = bare_app
     """Dokku fires `uninstall NAME` in every plugin (plugins/plugin/functions uninstall_plugin)."""
     other = host.available / f"other-{os.urandom(3).hex()}"
     other.mkdir()

@@ -18,7 +18,8 @@ NOT_SHIPPED = shutil.ignore_patterns(".git", ".venv", ".venv.*", "__pycache__", 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    """The virtualenv's bin directory, with the checkout installed into it by pip."""
+    """The virtualenv's bin directory, with the checkout installed into it by pip (once: its tests are the
+    xdist group "packaging")."""
     root = tmp_path_factory.mktemp("pip-install")
     checkout = root / "dokku-migrations"
     shutil.copytree(REPO, checkout, ignore=NOT_SHIPPED, symlinks=True)
@@ -29,6 +30,7 @@ def installed(tmp_path_factory) -> Path:
     return root / "venv" / "bin"
 
 
+@pytest.mark.xdist_group("packaging")
 def test_pip_install_gives_a_dokku_migrations_command_whose_help_names_try(installed, tmp_path):
     result = subprocess.run([str(installed / "dokku-migrations"), "try", "--help"], cwd=tmp_path,
                             capture_output=True, text=True)
@@ -38,6 +40,7 @@ def test_pip_install_gives_a_dokku_migrations_command_whose_help_names_try(insta
     assert "--database TYPE[:VERSION]" in result.stdout
 
 
+@pytest.mark.xdist_group("packaging")
 def test_the_installed_version_is_plugin_toml_s(installed, tmp_path):
     version = re.search(r'(?m)^version = "([^"]+)"', (REPO / "plugin.toml").read_text()).group(1)
     result = subprocess.run([str(installed / "python"), "-c",
@@ -47,6 +50,7 @@ def test_the_installed_version_is_plugin_toml_s(installed, tmp_path):
     assert result.stdout.strip() == version
 
 
+@pytest.mark.xdist_group("packaging")
 def test_the_installed_command_runs_an_images_migrations_against_a_throwaway_database(installed, images, tmp_path):
     result = subprocess.run([str(installed / "dokku-migrations"), "try", example_image(images),
                              "--postgres-image", "dm-postgres:15"], cwd=tmp_path, capture_output=True, text=True,
@@ -57,6 +61,7 @@ def test_the_installed_command_runs_an_images_migrations_against_a_throwaway_dat
     assert result.stdout.splitlines()[-1].startswith("-----> Migrations succeeded in ")
 
 
+@pytest.mark.xdist_group("packaging")
 def test_the_console_script_offers_only_try(installed, tmp_path):
     result = subprocess.run([str(installed / "dokku-migrations"), "trigger", "post-deploy", "shop"], cwd=tmp_path,
                             capture_output=True, text=True)

@@ -4,11 +4,14 @@ migrations, the deploy says so, with the way out, and so does the report."""
 
 import json
 
+import pytest
+
 from .apps import create_table
-from .conftest import service_of
+from .conftest import new_app, service_of
 from .host import psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
+RELEASE_MIGRATES = {"Procfile": "web: node server.js\nrelease: npm run migrate\n"}
 
 
 def deploy(host, images, app, files):
@@ -16,8 +19,17 @@ def deploy(host, images, app, files):
     return host.dokku("git:from-image", app, image)
 
 
-def test_a_procfile_release_task_running_the_same_migrations_is_named_with_the_way_out(host, images, app):
-    result = deploy(host, images, app, {"Procfile": "web: node server.js\nrelease: npm run migrate\n"})
+@pytest.fixture(scope="module")
+def released_twice(host, images):
+    """An app deployed once with a Procfile `release` task running its migrations too, and the deploy's
+    output, for the tests that only look at it (xdist group "release-task-migrates": one worker)."""
+    app = new_app(host, database=True)
+    return app, deploy(host, images, app, RELEASE_MIGRATES)
+
+
+@pytest.mark.xdist_group("release-task-migrates")
+def test_a_procfile_release_task_running_the_same_migrations_is_named_with_the_way_out(released_twice):
+    app, result = released_twice
 
     assert result.code == 0, result.output
     [line] = [line for line in result.failures if "Dokku runs these migrations itself too" in line]
@@ -37,8 +49,10 @@ def test_an_app_json_predeploy_running_the_migration_script_itself_is_named(host
                in line and "remove that task from app.json" in line for line in result.failures)
 
 
-def test_the_report_names_the_dokku_task_that_ran_them_again(host, images, app):
-    assert deploy(host, images, app, {"Procfile": "web: node server.js\nrelease: npm run migrate\n"}).code == 0
+@pytest.mark.xdist_group("release-task-migrates")
+def test_the_report_names_the_dokku_task_that_ran_them_again(host, released_twice):
+    app, deployed = released_twice
+    assert deployed.code == 0, deployed.output
 
     result = host.dokku("migrations:report", app, "--migrations-also-run-by-dokku")
 

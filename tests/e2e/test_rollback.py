@@ -3,8 +3,10 @@ against the new schema. The plugin says so, and `migrations:rollback` undoes it 
 
 import json
 
+import pytest
+
 from .apps import create_table
-from .conftest import service_of
+from .conftest import new_app, service_of
 from .host import docker, http_get, psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -28,8 +30,17 @@ def v1_live_then_v2_migrated_but_crashing(host, images, app):
         return host.dokku("git:from-image", app, v2)
 
 
-def test_a_deploy_that_fails_after_migrating_leaves_the_schema_ahead_and_says_so(host, images, app):
-    failed = v1_live_then_v2_migrated_but_crashing(host, images, app)
+@pytest.fixture(scope="module")
+def schema_ahead(host, images):
+    """An app in that state, and the failed deploy's output, for the tests that only look at it
+    (xdist group "rollback-schema-ahead": one worker)."""
+    app = new_app(host, database=True)
+    return app, v1_live_then_v2_migrated_but_crashing(host, images, app)
+
+
+@pytest.mark.xdist_group("rollback-schema-ahead")
+def test_a_deploy_that_fails_after_migrating_leaves_the_schema_ahead_and_says_so(host, schema_ahead):
+    app, failed = schema_ahead
 
     report = host.dokku("migrations:report", app, "--migrations-schema-ahead")
     history = host.dokku("migrations:history", app)
@@ -95,8 +106,9 @@ def test_rollback_uses_the_rollback_command_setting_over_the_projects_declaratio
     assert tables(app) == "widgets"
 
 
-def test_rollback_dry_run_shows_the_plan_and_changes_nothing(host, images, app):
-    v1_live_then_v2_migrated_but_crashing(host, images, app)
+@pytest.mark.xdist_group("rollback-schema-ahead")
+def test_rollback_dry_run_shows_the_plan_and_changes_nothing(host, schema_ahead):
+    app, _ = schema_ahead
 
     result = host.dokku("migrations:rollback", app, "--dry-run")
 
@@ -107,8 +119,9 @@ def test_rollback_dry_run_shows_the_plan_and_changes_nothing(host, images, app):
     assert tables(app) == "gadgets,widgets"
 
 
-def test_rollback_refuses_the_image_serving_right_now(host, images, app):
-    v1_live_then_v2_migrated_but_crashing(host, images, app)
+@pytest.mark.xdist_group("rollback-schema-ahead")
+def test_rollback_refuses_the_image_serving_right_now(host, schema_ahead):
+    app, _ = schema_ahead
     serving = host.web_containers(app)[0]["Image"]
 
     result = host.dokku("migrations:rollback", app, "--image", serving)

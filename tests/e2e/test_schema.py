@@ -8,7 +8,7 @@ import signal
 
 from .apps import create_table
 from .conftest import service_of
-from .host import docker, http_get, psql
+from .host import DATABASE_LABEL, docker, http_get, psql
 from .test_faults import migration_containers, plugin_pid, wait_for
 from .test_try import app_declaring
 
@@ -17,7 +17,6 @@ GADGETS = {**WIDGETS, "1700000000002_gadgets.js": create_table("gadgets")}
 SCRIPTS = {"start": "node server.js", "migrate": "node-pg-migrate up", "migrate:down": "node-pg-migrate down"}
 DECLARED = json.dumps({"migrations": {"rollback": "npm run migrate:down"}})
 CRASHING_SERVER = "console.error('cannot start: missing SECRET'); process.exit(1);\n"
-DATABASE_LABEL = "com.dokku.migrations.database"
 
 
 def tables(app: str) -> str:

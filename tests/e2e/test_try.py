@@ -8,6 +8,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from .apps import FAILING_MIGRATION, create_table
 from .host import docker
 from .recipes import example_image, left_by, run_try, session_of, spawn_try
@@ -66,8 +68,16 @@ def app_declaring(images, database: str, command: str = "sh bin/migrate") -> str
     return images.build_files("mariadb-app", files, dockerfile)
 
 
-def test_try_runs_the_detected_migrations_and_reports_success_in_one_line(images):
-    result = run_try(example_image(images), *PG)
+@pytest.fixture(scope="module")
+def tried_example(images):
+    """`try` of the example app against PostgreSQL, once for the tests that look at how it went (xdist
+    group "try-example": one worker)."""
+    return run_try(example_image(images), *PG)
+
+
+@pytest.mark.xdist_group("try-example")
+def test_try_runs_the_detected_migrations_and_reports_success_in_one_line(tried_example):
+    result = tried_example
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "-----> Running migrations: npm run migrate" in result.stdout
@@ -76,8 +86,9 @@ def test_try_runs_the_detected_migrations_and_reports_success_in_one_line(images
     assert result.stderr == ""
 
 
-def test_try_removes_its_database_and_network_after_success(images):
-    result = run_try(example_image(images), *PG)
+@pytest.mark.xdist_group("try-example")
+def test_try_removes_its_database_and_network_after_success(tried_example):
+    result = tried_example
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert left_by(session_of(result.stdout)) == []
@@ -212,8 +223,16 @@ def test_ctrl_c_during_the_migration_removes_everything_and_exits_130(images):
 
 
 # --- the database the project uses -------------------------------------------------------------------------
-def test_try_starts_the_mariadb_app_json_declares_and_the_migration_creates_its_table_there(images):
-    result = run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+@pytest.fixture(scope="module")
+def tried_mariadb(images):
+    """`try` of an app declaring MariaDB, once for the tests that look at how it went (xdist group
+    "try-mariadb": one worker)."""
+    return run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+
+
+@pytest.mark.xdist_group("try-mariadb")
+def test_try_starts_the_mariadb_app_json_declares_and_the_migration_creates_its_table_there(tried_mariadb):
+    result = tried_mariadb
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "-----> Starting a throwaway MariaDB (dm-mariadb:10.11)" in result.stdout
@@ -228,8 +247,9 @@ def test_try_starts_the_mariadb_app_json_declares_and_the_migration_creates_its_
     assert result.stderr == ""
 
 
-def test_try_removes_the_mariadb_and_its_network_afterwards(images):
-    result = run_try(app_declaring(images, "mariadb:10.11"), *MARIADB)
+@pytest.mark.xdist_group("try-mariadb")
+def test_try_removes_the_mariadb_and_its_network_afterwards(tried_mariadb):
+    result = tried_mariadb
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert left_by(session_of(result.stdout)) == []

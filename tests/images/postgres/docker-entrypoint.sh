@@ -7,10 +7,12 @@
 #   POSTGRES_DB        database created on first start (default: postgres)
 #   POSTGRES_USER      only "postgres" is supported
 #   PGDATA             data directory (default: /var/lib/postgresql/data)
-# First start: initdb, then `local` connections are trusted and `host`
-# connections need the password (scram-sha-256), listen on 0.0.0.0:5432,
-# create POSTGRES_DB, run /docker-entrypoint-initdb.d/*.sql|*.sh.
-# The init steps run against a socket-only server, so
+# First start: a copy of the cluster tests/images/build initialised in the
+# image (what initdb would make: `local` connections trusted, `host`
+# connections with the password (scram-sha-256), listening on 0.0.0.0:5432),
+# so no server runs initdb; then, in single-user mode (nothing listens yet),
+# the superuser's password set and POSTGRES_DB created; then
+# /docker-entrypoint-initdb.d/*.sql|*.sh against a socket-only server, so
 # `pg_isready -h 127.0.0.1` only succeeds once the real server is up.
 # Then postgres runs in the foreground as the user postgres (this script stays
 # PID 1 and turns docker stop's SIGTERM into a fast shutdown).
@@ -29,6 +31,7 @@ if [ "$1" != postgres ]; then
 fi
 
 export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+CLUSTER=/usr/share/dm-postgres/cluster # initialised by tests/images/build (recipe_postgres_image)
 POSTGRES_DB="${POSTGRES_DB:-postgres}"
 if [ -n "${POSTGRES_USER:-}" ] && [ "$POSTGRES_USER" != postgres ]; then
 	log "error: POSTGRES_USER must be 'postgres' (or unset) in this image, got '$POSTGRES_USER'"
@@ -50,37 +53,34 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 		log "error: POSTGRES_PASSWORD is required (e.g. docker run -e POSTGRES_PASSWORD=secret ...)"
 		exit 1
 	fi
-	log "initializing $PGDATA"
-	pwfile="$(mktemp)"
-	printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-	chown postgres:postgres "$pwfile"
-	as_postgres initdb --pgdata="$PGDATA" --username=postgres --pwfile="$pwfile" \
-		--encoding=UTF8 --locale=C.UTF-8 \
-		--auth-local=trust --auth-host=scram-sha-256 >/dev/null
-	rm -f "$pwfile"
-	# initdb only allows 127.0.0.1/::1 for host connections; allow every
-	# address (other containers, --link) with a password.
-	printf '\n%s\n' 'host all all all scram-sha-256' >>"$PGDATA/pg_hba.conf"
-	printf '\n%s\n' "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+	log "initializing $PGDATA from the image's initialised cluster"
+	cp -a "$CLUSTER/." "$PGDATA/"
+	# The copy's superuser has the image's throwaway password: replaced before anything can connect.
+	# (the password goes through stdin, never an argument; quotes doubled as SQL wants them; no fsync:
+	# a server that dies this early leaves a half-made directory whatever is synced)
+	{
+		printf "ALTER USER postgres PASSWORD '%s';\n" "${POSTGRES_PASSWORD//\'/\'\'}"
+		if [ "$POSTGRES_DB" != postgres ]; then
+			printf 'CREATE DATABASE "%s";\n' "${POSTGRES_DB//\"/\"\"}"
+		fi
+	} | as_postgres postgres --single -D "$PGDATA" -c exit_on_error=on -c fsync=off postgres >/dev/null ||
+		{ log "error: could not set the password or create database '$POSTGRES_DB'"; exit 1; }
 
-	# Socket-only temporary server for the init steps.
-	as_postgres pg_ctl --pgdata="$PGDATA" -w -t 60 \
-		-o "-c listen_addresses='' -c unix_socket_directories=/var/run/postgresql" start >/dev/null
-	psql_init=(psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -U postgres --no-password)
-	if [ "$POSTGRES_DB" != postgres ]; then
-		# via stdin: psql does not interpolate :"db" in -c strings
-		printf '%s\n' 'CREATE DATABASE :"db";' |
-			as_postgres "${psql_init[@]}" -d postgres -v db="$POSTGRES_DB" >/dev/null
+	init_files=(/docker-entrypoint-initdb.d/*)
+	if [ -e "${init_files[0]}" ]; then
+		# Socket-only temporary server for the init scripts.
+		as_postgres pg_ctl --pgdata="$PGDATA" -w -t 60 \
+			-o "-c listen_addresses='' -c unix_socket_directories=/var/run/postgresql" start >/dev/null
+		psql_init=(psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -U postgres --no-password)
+		for f in "${init_files[@]}"; do
+			case "$f" in
+				*.sql) log "running $f"; as_postgres "${psql_init[@]}" -d "$POSTGRES_DB" -f "$f" ;;
+				*.sh)  log "running $f"; as_postgres bash "$f" ;;
+				*)     log "ignoring $f" ;;
+			esac
+		done
+		as_postgres pg_ctl --pgdata="$PGDATA" -m fast -w stop >/dev/null
 	fi
-	for f in /docker-entrypoint-initdb.d/*; do
-		[ -e "$f" ] || continue
-		case "$f" in
-			*.sql) log "running $f"; as_postgres "${psql_init[@]}" -d "$POSTGRES_DB" -f "$f" ;;
-			*.sh)  log "running $f"; as_postgres bash "$f" ;;
-			*)     log "ignoring $f" ;;
-		esac
-	done
-	as_postgres pg_ctl --pgdata="$PGDATA" -m fast -w stop >/dev/null
 	log "init done (database '$POSTGRES_DB')"
 fi
 
