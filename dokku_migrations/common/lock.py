@@ -141,3 +141,34 @@ def _holder(path: Path) -> str:
     except OSError:
         return ""
     return f" (process {pid})" if pid.isdigit() else ""
+
+
+INHERITED_DEPLOY_LOCK = 200  # the fd Dokku's `acquire_advisory_lock` holds the deploy lock on
+
+
+def held_by_another(path: Path) -> bool:
+    """Whether a deploy other than the one this process runs in holds Dokku's deploy lock. A git deploy's
+    children inherit its lock on fd 200, and a new flock of the file fails for them too: that fd,
+    naming the same file, says the lock is their own deploy's. Only asks (LOCK_NB), never waits."""
+    try:
+        held = os.stat(path)
+    except OSError:
+        return False
+    try:
+        inherited = os.fstat(INHERITED_DEPLOY_LOCK)
+        if (inherited.st_dev, inherited.st_ino) == (held.st_dev, held.st_ino):
+            return False
+    except OSError:
+        pass
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(handle)
+

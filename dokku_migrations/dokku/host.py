@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from dokku_migrations.common.errors import UserError
-from dokku_migrations.common.lock import deploy_lock
+from dokku_migrations.common.lock import deploy_lock, held_by_another
 from dokku_migrations.common.rules import valid_app_name
 from dokku_migrations.dokku.versions import deploy_lock_in_data_dir, dokku_version
 
@@ -101,6 +101,10 @@ class Dokku(NamedTuple):
         if deploy_lock_in_data_dir(dokku_version(self.lib_root), data_dir.is_dir()):
             return data_dir / ".deploy.lock"
         return self.root / app / ".deploy.lock"
+
+    def deploy_in_progress(self, app: str) -> bool:
+        """Another deploy of the app (a `git push`, `git:from-image`) holds Dokku's deploy lock now."""
+        return held_by_another(self.deploy_lock_path(app))
 
     @contextmanager
     def deploy_lock(self, app: str, holder: str) -> Iterator[None]:

@@ -111,6 +111,14 @@ def post_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, st
         last.released_image_id = released.id
         ctx.history.save(last)
         return
+    if ctx.dokku.deploy_in_progress(app):
+        # a push that tagged latest and has not reached its release yet owns it: its release migrates
+        # this image's code, so latest stays; only this image is refused, and the app keeps serving
+        ctx.gate.mark(app, released.id, gates.PENDING)
+        output.warn(f"{image} was retagged while run {last.id} migrated another image, by a deploy of {app} still "
+                    f"in progress: this release's image is built on that deploy's code, whose migrations have not "
+                    f"run yet, so it is refused and {app} keeps serving; that deploy migrates and releases it")
+        return
     repo = ctx.dokku.image_repo(app)
     note = gates.close(ctx.gate, ctx.docker, app, repo, released.id, gates.PENDING)
     output.warn(f"{image} was retagged while run {last.id} migrated another image (by a deploy whose migrations "

@@ -193,7 +193,41 @@ def test_a_config_set_racing_a_push_never_releases_the_pushs_unmigrated_image(ho
     assert http_get(container) == "v1"
     assert "SLOW=yes" in container["Config"]["Env"]
     assert push.code != 0 and f"Migrations for {app} are already running" in push.output
-    assert "was retagged while run" in out + err
+    # the refused push points latest back at once, so the release rebuilds on the migrated image; had it
+    # found the push's image, post-release-builder would have refused it ("was retagged while run")
+    assert f"dokku/{app}:latest points to the running image again" in push.output
+    assert "was retagged while run" not in out + err
+    assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
+
+
+def test_a_config_set_release_finding_latest_on_a_push_still_building_refuses_that_code(host, images, bare_app):
+    """The race's other moment: the push has built and tagged its image but not reached its release yet
+    (held here at post-build, where another plugin's hook can keep it). The config:set release rebuilds
+    FROM latest, the push's unmigrated code: post-release-builder refuses that image and leaves latest to
+    the push (which holds Dokku's deploy lock), the code that serves keeps serving, and the push's own
+    release migrates and releases its code."""
+    app = bare_app
+    assert host.dokku("git:from-image", app, images.node_app("shop", "v1", {}, scripts=RACING)).code == 0
+    release = host.spawn("config:set", app, "SLOW=yes")
+    migration = running_migration(app)
+    held = signal_dir(host)
+    hook = f'[ "$2" = "{app}" ] || exit 0; touch {held}/reached; while [ ! -e {held}/go ]; do sleep 0.1; done'
+    with another_plugin(host, f"00-hold-{app}", {"post-build": hook}):
+        push = host.spawn("git:from-image", app, images.node_app("shop", "v2", {}, scripts=RACING))
+        wait_for("the push to tag its image", (held / "reached").exists)
+        docker("container", "exec", migration, "touch", "/tmp/go")
+        out, err = release.communicate(timeout=180)
+        served_after_release = served(host, app)
+        (held / "go").touch()
+        pushed = wait_for("the push's migration", lambda: [cid for cid in running_migration(app).split()
+                                                            if cid != migration])
+        docker("container", "exec", pushed[0], "touch", "/tmp/go")
+        push_out, push_err = push.communicate(timeout=180)
+
+    assert f"dokku/{app}:latest was retagged while run" in out + err and "still in progress" in out + err
+    assert served_after_release == {"v1"}
+    assert push.returncode == 0, push_out + push_err
+    assert served(host, app) == {"v2"}, push_out + push_err
     assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
 
 
@@ -211,10 +245,10 @@ def pre_deploy_host(docker_available):
     host.cleanup()
 
 
-@pytest.fixture
-def migrating(pre_deploy_host, images):
-    """An app serving v1 whose v2 deploy is in its migrations: (host, app, deploy, migration container)."""
-    host = pre_deploy_host
+@contextmanager
+def migrating(host, images):
+    """An app serving v1 whose v2 deploy is in its migrations: (host, app, migration container). The
+    deploy is let finish inside the test, which no migration container may outlive."""
     app = new_app(host, database=False)
     v1 = images.node_app("cron", "v1", {}, scripts=NOTHING, extra={"app.json": CRON})
     assert host.dokku("git:from-image", app, v1).code == 0
@@ -227,21 +261,20 @@ def migrating(pre_deploy_host, images):
     assert deploy.returncode == 0, out + err
 
 
-def test_a_cron_job_during_a_deploys_migrations_is_refused_rather_than_run_in_the_new_code(migrating):
-    host, app, _ = migrating
-    [task] = json.loads(host.dokku("cron:list", "--format", "json", app).stdout)
+def test_a_cron_job_during_a_deploys_migrations_is_refused_rather_than_run_in_the_new_code(pre_deploy_host, images):
+    with migrating(pre_deploy_host, images) as (host, app, _):
+        [task] = json.loads(host.dokku("cron:list", "--format", "json", app).stdout)
 
-    job = host.dokku("cron:run", app, task["id"])
+        job = host.dokku("cron:run", app, task["id"])
 
     assert job.code != 0
     assert f"Refusing to run a command in dokku/{app}:latest: its migrations never finished" in job.output
     assert "v2" not in job.stdout
 
 
-def test_dokku_run_during_a_deploys_migrations_is_refused_rather_than_run_in_the_new_code(migrating):
-    host, app, _ = migrating
-
-    run = host.dokku("run", app, "cat", "/app/version.txt")
+def test_dokku_run_during_a_deploys_migrations_is_refused_rather_than_run_in_the_new_code(pre_deploy_host, images):
+    with migrating(pre_deploy_host, images) as (host, app, _):
+        run = host.dokku("run", app, "cat", "/app/version.txt")
 
     assert run.code != 0
     assert f"Refusing to run a command in dokku/{app}:latest: its migrations never finished" in run.output

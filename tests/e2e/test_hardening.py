@@ -372,9 +372,9 @@ def test_a_config_key_that_is_not_an_environment_name_never_reaches_the_migratio
     """Dokku refuses such a key before writing anything (plugins/config/config.go validateKey), so only a
     hand-edited env file holds one; its `--env=BAD KEY` would split into a stray argument."""
     built_app_with_command(host, images, app, "env")
+    assert host.dokku("config:set", "--no-restart", app, "GREETING=hello").code == 0
     env_file = host.lib_root / "config" / app / "ENV.json"  # the stand-in's store of the app's env file
-    env_file.write_text(json.dumps({**(json.loads(env_file.read_text()) if env_file.exists() else {}),
-                                    "BAD KEY": "x"}))
+    env_file.write_text(json.dumps({**json.loads(env_file.read_text()), "BAD KEY": "x"}))
 
     result = host.dokku("migrations:run", app)
 

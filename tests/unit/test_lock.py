@@ -6,11 +6,12 @@ import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from dokku_migrations.common.errors import UserError
-from dokku_migrations.common.lock import deploy_lock, run_lock
+from dokku_migrations.common.lock import deploy_lock, held_by_another, run_lock
 
 
 def held_elsewhere(path, pid_text=None):
@@ -209,3 +210,42 @@ def flock_is_free(path) -> bool:
         return False
     finally:
         os.close(handle)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --- held_by_another: is a deploy other than ours in progress? -----------------------------------
+HOLD = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); " \
+       "print('held', flush=True); time.sleep(30)"
+
+
+def test_a_lock_another_process_holds_is_another_deploy(tmp_path):
+    path = tmp_path / ".deploy.lock"
+    path.touch()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert held_by_another(path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not held_by_another(path)
+
+
+def test_the_lock_this_process_inherited_on_fd_200_is_its_own_deploy(tmp_path):
+    """A git deploy's hooks inherit its flock on fd 200: their own deploy, not another."""
+    path = tmp_path / ".deploy.lock"
+    path.touch()
+    code = ("import fcntl, os, sys; from pathlib import Path\n"
+            "from dokku_migrations.common.lock import held_by_another\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR); fcntl.flock(fd, fcntl.LOCK_EX); os.dup2(fd, 200); "
+            "pid = os.fork()\n"
+            "if pid == 0:\n    os._exit(3 if held_by_another(Path(sys.argv[1])) else 0)\n"
+            "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO)
+    assert result.returncode == 0
+
+
+def test_no_lock_file_is_no_deploy(tmp_path):
+    assert not held_by_another(tmp_path / ".deploy.lock")
