@@ -13,25 +13,14 @@ import select
 import signal
 import sys
 
-DISMISS = b"d"
+from dokku_migrations.common.dismissal import Dismissal
+
 PASSES = 30
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
-class Reaper:
-    def __init__(self, write_end: int) -> None:
-        self._write_end = write_end
-
-    def dismiss(self) -> None:
-        if self._write_end < 0:
-            return
-        try:
-            os.write(self._write_end, DISMISS)
-        except OSError:
-            pass
-        finally:
-            os.close(self._write_end)
-            self._write_end = -1
+class Reaper(Dismissal):
+    """The pre-flight's reaper, dismissed once the pre-flight removed what it started."""
 
 
 def spawn(label: str, env: dict) -> Reaper:

@@ -2,42 +2,52 @@
 
 import json
 import sys
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from dokku_migrations.common import output
 from dokku_migrations.common.errors import Interrupted, UserError
 from dokku_migrations.common.rules import valid_app_name
 from dokku_migrations.dokku.host import check_app_name
-from dokku_migrations.entry.cli import SUMMARY, app_from, help_text, no_extra, output_format, positive_int, split
+from dokku_migrations.entry.cli import (
+    SUMMARY,
+    Parsed,
+    app_from,
+    help_text,
+    no_extra,
+    output_format,
+    positive_int,
+    split,
+)
 from dokku_migrations.gate.history import Run, iso
 from dokku_migrations.gate.policy import migrated_value
 from dokku_migrations.run.migrate import Context, Request, execute
 from dokku_migrations.run.settings import GLOBAL, KEYS, key_named
 
 
-def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
-    parsed = split(argv, valued=["--image"], bare=["--dry-run"])
+def app_and_image(ctx: Context, argv: Sequence[str], env: Mapping[str, str], command: str,
+                  bare: Sequence[str] = ()) -> Tuple[Parsed, str, str, str]:
+    """`<app> [--image IMAGE]`: the app (checked, existing), the image (the app's latest unless one is
+    named) and what to say if the app has no latest yet ("" when the image was named)."""
+    parsed = split(argv, valued=["--image"], bare=bare)
     app = check_app_name(app_from(parsed, env.get("DOKKU_APP_NAME")))
     no_extra(parsed)
     ctx.dokku.require_app(app)
     image = parsed.flags.get("--image") or f"{ctx.dokku.image_repo(app)}:latest"
     never_deployed = "" if "--image" in parsed.flags else (
         f"App {app} has no deployed image yet: deploy it first, or name one with "
-        f"'dokku migrations:run {app} --image IMAGE'")
+        f"'dokku {command} {app} --image IMAGE'")
+    return parsed, app, image, never_deployed
+
+
+def run(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
+    parsed, app, image, never_deployed = app_and_image(ctx, argv, env, "migrations:run", bare=["--dry-run"])
     execute(ctx, Request(app=app, image=image, trigger="migrations:run", dry_run="--dry-run" in parsed.flags,
                          missing_image=never_deployed, own_image_only="--image" in parsed.flags))
 
 
 def preflight(ctx: Context, argv: Sequence[str], env: Mapping[str, str]) -> None:
     """The image a deploy would migrate (or --image), proven on a copy of the production schema."""
-    parsed = split(argv, valued=["--image"], bare=[])
-    app = check_app_name(app_from(parsed, env.get("DOKKU_APP_NAME")))
-    no_extra(parsed)
-    ctx.dokku.require_app(app)
-    image = parsed.flags.get("--image") or f"{ctx.dokku.image_repo(app)}:latest"
-    never_deployed = "" if "--image" in parsed.flags else (
-        f"App {app} has no deployed image yet: deploy it first, or name one with "
-        f"'dokku migrations:preflight {app} --image IMAGE'")
+    parsed, app, image, never_deployed = app_and_image(ctx, argv, env, "migrations:preflight")
     from dokku_migrations.common.lock import run_lock
     from dokku_migrations.run import migrate
     from dokku_migrations.run import preflight as preflights

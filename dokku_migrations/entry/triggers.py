@@ -37,14 +37,7 @@ def post_build(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> Non
 def pre_release_builder(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
     """Dokku 0.32.0 and later: every release, before the release image is labelled."""
     builder_type, app, image = expect(args, 3, "BUILDER_TYPE APP IMAGE")
-    app = check_app_name(app)
-    wrong_name = misnamed(PLUGIN_DIR)
-    if wrong_name:
-        refuse_release(ctx, app, image, wrong_name)
-    if env.get(BROKEN_ENV):
-        refuse_release(ctx, app, image, BROKEN_RELEASE)
-    from dokku_migrations.run.migrate import Request, execute
-    execute(ctx, Request(app=app, image=image, trigger="pre-release-builder"))
+    release(ctx, check_app_name(app), image, "pre-release-builder", env)
 
 
 def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> None:
@@ -62,14 +55,18 @@ def pre_deploy(ctx: Context, args: Sequence[str], env: Mapping[str, str]) -> Non
                     f"is left from an install on Dokku older than 0.32.0 (Dokku 0.34.4 and later warn about it): {fix}")
         ctx.gate.release_recorded(app)
         return
-    image = f"{ctx.dokku.image_repo(app)}:{image_tag}"
+    release(ctx, app, f"{ctx.dokku.image_repo(app)}:{image_tag}", "pre-deploy", env)
+
+
+def release(ctx: Context, app: str, image: str, trigger: str, env: Mapping[str, str]) -> None:
+    """A release's migrations, unless the plugin cannot guard it (then it fails closed)."""
     wrong_name = misnamed(PLUGIN_DIR)
     if wrong_name:
         refuse_release(ctx, app, image, wrong_name)
     if env.get(BROKEN_ENV):
         refuse_release(ctx, app, image, BROKEN_RELEASE)
     from dokku_migrations.run.migrate import Request, execute
-    execute(ctx, Request(app=app, image=image, trigger="pre-deploy"))
+    execute(ctx, Request(app=app, image=image, trigger=trigger))
 
 
 BROKEN_RELEASE = ("dokku-migrations' Python environment is missing or broken on this host, so this release's "

@@ -22,29 +22,17 @@ import signal
 import sys
 import time
 
+from dokku_migrations.common.dismissal import Dismissal
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Mapping
 
-DISMISS = b"d"
 BACKSTOP_MARGIN = 30
 
 
-class Watchdog:
-    def __init__(self, write_end: int) -> None:
-        self._write_end = write_end
-
-    def dismiss(self) -> None:
-        """The run ended under the plugin's eyes: the watchdog has nothing to do."""
-        if self._write_end < 0:
-            return
-        try:
-            os.write(self._write_end, DISMISS)
-        except OSError:
-            pass
-        finally:
-            os.close(self._write_end)
-            self._write_end = -1
+class Watchdog(Dismissal):
+    """The migration's watchdog, dismissed when the run ends under the plugin's eyes."""
 
 
 def spawn(app: str, run_id: int, cid: str, timeout: int, grace: int, env: Mapping[str, str]) -> Watchdog:

@@ -161,7 +161,14 @@ def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, comman
     args = list(deploy_args) + list(global_run_args)
     args += [f"--label={labels.APP}={app}", f"--label=dokku_phase_script={PHASE}",
              f"--label={labels.RUN}={run_id}"]
-    args += stop_args(image, kind)
+    return args + run_args(image, kind, command, memory, cpus)
+
+
+def run_args(image: ImageInfo, kind: str, command: str, memory: str, cpus: str) -> List[str]:
+    """What every migration container ends with, on production or on the pre-flight's copy: the run's
+    stop handling, its limits, the image and the command as Dokku's tasks hand it over. The image by
+    id: the image marked migrated is the one that ran, even if its tag moves."""
+    args = stop_args(image, kind)
     if memory:
         args.append(f"--memory={memory}")
     if cpus:
@@ -169,4 +176,4 @@ def container_args(*, app: str, run_id: int, image: ImageInfo, kind: str, comman
     argv = task_command(image, kind, command)
     if argv and argv[0].startswith("--entrypoint="):
         args.append(argv.pop(0))
-    return args + [image.id] + argv  # the id: the image marked migrated is the one that ran, even if its tag moves
+    return args + [image.id] + argv

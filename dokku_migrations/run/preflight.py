@@ -31,7 +31,7 @@ from dokku_migrations.database.url import Target
 from dokku_migrations.docker import clientenv, labels
 from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.run.outcome import judge
-from dokku_migrations.run.plan import PHASE, stop_args, task_command
+from dokku_migrations.run.plan import PHASE, run_args
 from dokku_migrations.run.runner import Result, Spec, run_container
 from dokku_migrations.run.settings import Resolved
 
@@ -74,15 +74,7 @@ def container_args(image: ImageInfo, kind: str, command: str, network: str, keys
     """The migration against the copy: on the copy's network only (no links, no app networks, no
     volumes), the app's config keys, the run's stop handling, the same image and command."""
     args = [f"--network={network}"] + [f"--label={key}={value}" for key, value in session.items()]
-    args += [f"--env={key}" for key in keys] + stop_args(image, kind)
-    if memory:
-        args.append(f"--memory={memory}")
-    if cpus:
-        args.append(f"--cpus={cpus}")
-    argv = task_command(image, kind, command)
-    if argv and argv[0].startswith("--entrypoint="):
-        args.append(argv.pop(0))
-    return args + [image.id] + argv
+    return args + [f"--env={key}" for key in keys] + run_args(image, kind, command, memory, cpus)
 
 
 def replaced(values: Dict[str, str], url_key: str, new_url: str) -> Dict[str, str]:

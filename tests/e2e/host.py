@@ -258,6 +258,17 @@ def built_from(image_id: str) -> str:
     return json.loads(tags)[0] if tags else ""
 
 
+def wait_for(what: str, predicate, timeout: float = 90):
+    """The predicate's first truthy value, polled every 0.1 s; a test that waits longer fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def http_get(container: dict, port: int = 5000, path: str = "/", timeout: float = 10) -> str:
     """What a running app container answers, straight on its bridge address."""
     import urllib.request

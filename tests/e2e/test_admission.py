@@ -8,7 +8,6 @@ and cron jobs. Each test delivers the real sequence and looks at what serves and
 import json
 import secrets
 import shutil
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator
@@ -16,7 +15,7 @@ from typing import Dict, Iterator
 import pytest
 
 from .conftest import make_host, new_app
-from .host import Host, docker, http_get
+from .host import Host, docker, http_get, wait_for
 
 NOTHING = {"start": "node server.js", "migrate": "true"}  # a migration that needs no database
 # Waits until the test creates /tmp/go inside the migration's own container (docker exec).
@@ -26,16 +25,6 @@ RACING = {"start": "node server.js",
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def wait_for(what, predicate, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def running_migration(app: str) -> str:
     return wait_for("the running migration", lambda: docker(
         "container", "ls", "--quiet", "--filter", "label=com.dokku.migrations.run",

@@ -14,7 +14,7 @@ import pytest
 
 from .apps import create_table
 from .conftest import built, make_host, new_app, service_of
-from .host import RUN_LABEL, docker, http_get, processes_with, psql
+from .host import RUN_LABEL, docker, http_get, processes_with, psql, wait_for
 from .spy import DockerSpy
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
@@ -41,16 +41,6 @@ const { Client } = require('pg');
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def wait_for(what, predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def migration_containers(app: str, running_only: bool = False) -> List[str]:
     return docker("container", "ls", *([] if running_only else ["--all"]), "--quiet",
                   "--filter", f"label={RUN_LABEL}", "--filter", f"label=com.dokku.app-name={app}").split()

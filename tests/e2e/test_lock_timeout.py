@@ -14,7 +14,7 @@ from typing import Iterator, Optional, Tuple
 
 from .apps import create_table
 from .conftest import service_of
-from .host import docker, http_get, psql
+from .host import docker, http_get, psql, wait_for
 from .recipes import recipe_deps, recipes  # noqa: F401 (fixtures)
 
 NOTES = {"1700000000001_notes.js": create_table("notes")}
@@ -86,16 +86,6 @@ socketserver.ThreadingTCPServer(("0.0.0.0", 6432), Pooler).serve_forever()
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def wait_for(what, predicate, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def database(service: str) -> str:
     return service.replace("-", "_")
 

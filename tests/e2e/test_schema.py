@@ -6,22 +6,11 @@ import json
 import os
 import signal
 
-from .apps import create_table
 from .conftest import service_of
 from .host import DATABASE_LABEL, docker, http_get, psql
 from .test_faults import migration_containers, plugin_pid, wait_for
+from .test_rollback import CRASHING_SERVER, DECLARED, GADGETS, SCRIPTS, WIDGETS, tables
 from .test_try import app_declaring
-
-WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
-GADGETS = {**WIDGETS, "1700000000002_gadgets.js": create_table("gadgets")}
-SCRIPTS = {"start": "node server.js", "migrate": "node-pg-migrate up", "migrate:down": "node-pg-migrate down"}
-DECLARED = json.dumps({"migrations": {"rollback": "npm run migrate:down"}})
-CRASHING_SERVER = "console.error('cannot start: missing SECRET'); process.exit(1);\n"
-
-
-def tables(app: str) -> str:
-    return psql(service_of(app), "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
-                                 "WHERE tablename IN ('widgets', 'gadgets')")
 
 
 def database_clients(app: str) -> str:
