@@ -36,20 +36,19 @@ from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.files import write_atomic
 from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
 from dokku_migrations.docker.image import ImageInfo, layered_on
+from dokku_migrations.gate import admit
 
 if TYPE_CHECKING:
     from dokku_migrations.docker.client import Docker
     from dokku_migrations.gate.history import Run
 
 PENDING = "pending"
-MIGRATED = "migrated"
-NOTHING_TO_RUN = "nothing-to-run"
-DISABLED = "disabled"
+MIGRATED, NOTHING_TO_RUN, DISABLED = admit.MIGRATED, admit.NOTHING_TO_RUN, admit.DISABLED  # what may start:
+STARTABLE = admit.STARTABLE  # written once, in admit.py, which answers most restarts
 FAILED = "failed"
 ROLLED_BACK = "rolled-back"  # its migrations were undone: its code would run against an older schema
 UNKNOWN = "unknown"  # went live without the plugin ever running for it
 UNSEEN = "unseen"  # no record, never served, not on the host at install: what `refusal` says of it
-STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 REMEMBERED = 100
 FAILED_TAG = "migrations-failed"
 PREDATING = "predating.json"  # the app's images on the host when the plugin was first installed
@@ -81,21 +80,8 @@ def unwritable(app: str, path: Path, error: OSError) -> UserError:
 
 def parse_records(data: Any) -> Dict[str, Record]:
     """The records as stored; anything not understood raises ValueError (the file is then unreadable,
-    never read as fewer records than it holds)."""
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    records = {}
-    for image_id, value in data.items():
-        if isinstance(value, str):  # the first version stored the status alone
-            records[image_id] = Record(value)
-            continue
-        if not isinstance(value, dict) or not isinstance(value.get("status"), str):
-            raise ValueError(f"no status for {image_id[:19]}")
-        live, live_at = value.get("live", False), value.get("live_at", 0)
-        if not isinstance(live, bool) or isinstance(live_at, bool) or not isinstance(live_at, (int, float)):
-            raise ValueError(f"a bad value for {image_id[:19]}")
-        records[image_id] = Record(value["status"], live, float(live_at))
-    return records
+    never read as fewer records than it holds). The rule is admit.check_records', which restarts use."""
+    return {image_id: Record(*record) for image_id, record in admit.check_records(data).items()}
 
 
 def stored(record: Record) -> Dict[str, Any]:
