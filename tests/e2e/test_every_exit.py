@@ -55,7 +55,7 @@ def v1_live_then_v2_migrated_but_not_live(host, images, app) -> str:
     serving = host.web_containers(app)[0]["Image"]
     v2 = images.node_app("shop", "v2", GADGETS, scripts=ROLLBACK_SCRIPTS,
                          extra={"app.json": DECLARED, "server.js": NEEDS_SECRET})
-    with host.checks_wait(2):
+    with host.checks_wait(3):
         assert host.dokku("git:from-image", app, v2).code != 0
     assert host.dokku("config:set", "--no-restart", app, "SECRET=set-since").code == 0
     assert image_id(f"dokku/{app}:latest") != serving

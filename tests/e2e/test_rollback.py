@@ -26,7 +26,7 @@ def v1_live_then_v2_migrated_but_crashing(host, images, app):
     assert host.dokku("git:from-image", app, v1).code == 0
     v2 = images.node_app("shop", "v2", GADGETS, scripts=SCRIPTS,
                          extra={"app.json": DECLARED, "server.js": CRASHING_SERVER})
-    with host.checks_wait(2):
+    with host.checks_wait(3):
         return host.dokku("git:from-image", app, v2)
 
 
@@ -85,7 +85,7 @@ def test_a_rolled_back_image_is_refused_because_it_was_rolled_back(host, images,
 def test_a_re_release_after_the_failed_deploy_leaves_the_schema_ahead(host, images, app):
     v1_live_then_v2_migrated_but_crashing(host, images, app)
 
-    with host.checks_wait(2):  # config:set re-releases latest, the crashing v2, and only warns when it fails
+    with host.checks_wait(3):  # config:set re-releases latest, the crashing v2, and only warns when it fails
         released = host.dokku("config:set", app, "GREETING=hello")
 
     assert released.code == 0, released.output
@@ -148,7 +148,7 @@ def test_rollback_without_a_command_says_where_to_declare_one(host, images, app)
     v1 = images.node_app("shop", "v1", WIDGETS, scripts=SCRIPTS)
     assert host.dokku("git:from-image", app, v1).code == 0
     v2 = images.node_app("shop", "v2", GADGETS, scripts=SCRIPTS, extra={"server.js": CRASHING_SERVER})
-    with host.checks_wait(2):
+    with host.checks_wait(3):
         assert host.dokku("git:from-image", app, v2).code != 0
 
     result = host.dokku("migrations:rollback", app)

@@ -63,7 +63,7 @@ def code_only_deploy_that_fails_its_checks(host, images, app):
     assert host.dokku("git:from-image", app, v1).code == 0
     v2 = images.node_app("shop", "v2", GADGETS, scripts=SCRIPTS,
                          extra={"app.json": DECLARED, "server.js": CRASHING_SERVER})
-    with host.checks_wait(2):
+    with host.checks_wait(3):
         return host.dokku("git:from-image", app, v2)
 
 
@@ -113,7 +113,7 @@ def test_rollback_of_a_run_that_changed_the_schema_says_what_it_undid(host, imag
     assert host.dokku("git:from-image", app, v1).code == 0
     v2 = images.node_app("shop", "v2", GADGETS, scripts=SCRIPTS,
                          extra={"app.json": DECLARED, "server.js": CRASHING_SERVER})
-    with host.checks_wait(2):
+    with host.checks_wait(3):
         assert host.dokku("git:from-image", app, v2).code != 0
 
     result = host.dokku("migrations:rollback", app)
