@@ -193,7 +193,10 @@ def test_try_stops_migrations_at_the_timeout_and_leaves_nothing(images):
 
 
 def test_try_reports_a_database_that_is_never_ready_within_the_wait(images):
-    never_ready = images.plain("never-ready", 'FROM dm-postgres:15\nCMD ["sleep", "infinity"]\n')
+    # an entrypoint that ignores its arguments: try starts the server as `postgres -c …`, which a CMD
+    # would not outlast, and a server that is merely quick could be ready within the wait
+    never_ready = images.plain("never-ready",
+                               'FROM dm-postgres:15\nENTRYPOINT ["/bin/sh", "-c", "exec sleep infinity"]\n')
 
     started = time.monotonic()
     result = run_try(example_image(images), "--postgres-image", never_ready, env={"DM_TRY_DATABASE_WAIT": "2"})
