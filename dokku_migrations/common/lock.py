@@ -171,4 +171,3 @@ def held_by_another(path: Path) -> bool:
         return True
     finally:
         os.close(handle)
-

@@ -22,3 +22,19 @@ DEFAULT_WORKDIR = "/app"
 def valid_app_name(app: str) -> bool:
     """Dokku's app name rule, as a character test (`re` is for the run path to load, not this)."""
     return bool(app) and app[0] in APP_NAME_FIRST and all(char in APP_NAME_REST for char in app)
+
+
+# plugins/common/functions get_deploying_app_image_name: what a start runs is asked of these triggers
+# (a registry plugin may name another repository, image repo and tag), each falling back to Dokku's own.
+DEPLOYING_IMAGE_TRIGGERS = ("deployed-app-repository", "deployed-app-image-repo", "deployed-app-image-tag")
+
+
+def image_repo(app: str) -> str:
+    """Dokku's image repository of an app (plugins/common/functions get_app_image_repo)."""
+    return f"dokku/{app}"
+
+
+def deploying_image(app: str, tag: str, repository: str, repo: str, deployed_tag: str) -> str:
+    """The image a start of TAG runs, from what the DEPLOYING_IMAGE_TRIGGERS printed (in their order)."""
+    return f"{repository}{repo or image_repo(app)}:{deployed_tag or tag or 'latest'}"
+

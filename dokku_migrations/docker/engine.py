@@ -28,6 +28,7 @@ import struct
 import time
 
 from dokku_migrations.common.errors import UserError
+from dokku_migrations.docker.address import API, DEFAULT_SOCKET, escape, path_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -37,12 +38,9 @@ if TYPE_CHECKING:
     Answer = tuple[int, dict[str, str], bytes]
     Call = tuple[str, str, Mapping[str, Any], Any]  # method, path, query, JSON body
 
-API = "/v1.40"
-DEFAULT_SOCKET = "/var/run/docker.sock"
 CALL_TIMEOUT = 120
 MAX_LINE = 65536
 BODYLESS = (204, 304)
-UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 
 
 class EngineError(Exception):
@@ -444,18 +442,8 @@ def _message(data: bytes) -> str:
     return str(parsed.get("message", "")) if isinstance(parsed, dict) else ""
 
 
-def path_of(name: str) -> str:
-    """An image or container name as a URL path segment (`dokku/shop:latest` keeps its slash)."""
-    return _escape(name, b"/:@")
-
-
 def _query(query: Mapping[str, Any]) -> str:
-    return "&".join(f"{_escape(str(key))}={_escape(str(value))}" for key, value in query.items())
-
-
-def _escape(text: str, safe: bytes = b"") -> str:
-    """Percent-encoding, as urllib.parse.quote does it (which loads ipaddress and more to get here)."""
-    return "".join(chr(byte) if byte in UNRESERVED or byte in safe else f"%{byte:02X}" for byte in text.encode())
+    return "&".join(f"{escape(str(key))}={escape(str(value))}" for key, value in query.items())
 
 
 class Hijacked:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Mapping, NamedTuple, Opt
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.lock import deploy_lock, held_by_another
-from dokku_migrations.common.rules import valid_app_name
+from dokku_migrations.common.rules import DEPLOYING_IMAGE_TRIGGERS, deploying_image, image_repo, valid_app_name
 from dokku_migrations.dokku.versions import deploy_lock_in_data_dir, dokku_version
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class Dokku(NamedTuple):
         return app
 
     def image_repo(self, app: str) -> str:
-        return f"dokku/{app}"
+        return image_repo(app)
 
     def deploy_lock_path(self, app: str) -> Path:
         """Where this Dokku's deploys and `apps:lock` put the app's lock (see versions.py)."""
@@ -201,10 +201,8 @@ class Dokku(NamedTuple):
         (plugins/common/functions get_deploying_app_image_name, get_running_image_tag: the registry
         plugin may name another repository, image repo and tag; a failing trigger stops nothing there,
         and what it printed still counts)."""
-        repository, repo, deployed_tag = self.printed(Call("deployed-app-repository", (app,)),
-                                                      Call("deployed-app-image-repo", (app,)),
-                                                      Call("deployed-app-image-tag", (app,)))
-        return f"{repository}{repo or self.image_repo(app)}:{deployed_tag or tag or 'latest'}"
+        repository, repo, deployed_tag = self.printed(*(Call(name, (app,)) for name in DEPLOYING_IMAGE_TRIGGERS))
+        return deploying_image(app, tag, repository, repo, deployed_tag)
 
     def post_container_create(self, app: str, container_id: str, phase: str) -> None:
         """Lets the network plugin attach the app's post-create networks, as it does for Dokku's own tasks."""

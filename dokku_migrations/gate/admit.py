@@ -18,8 +18,10 @@ import _socket
 import os
 import sys
 
-from dokku_migrations.common.rules import valid_app_name
-from dokku_migrations.common.state import STATE_DIR
+from dokku_migrations.common.paths import PLUGIN_DIR
+from dokku_migrations.common.rules import DEPLOYING_IMAGE_TRIGGERS, deploying_image, valid_app_name
+from dokku_migrations.common.state import GATE_FILE, STATE_DIR
+from dokku_migrations.docker.address import API, DEFAULT_SOCKET, path_of
 from dokku_migrations.dokku.order import runs_after_scheduler
 
 MIGRATED = "migrated"
@@ -27,8 +29,6 @@ NOTHING_TO_RUN = "nothing-to-run"
 DISABLED = "disabled"
 STARTABLE = (MIGRATED, NOTHING_TO_RUN, DISABLED)
 UNDECIDED = 3
-PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/:@")
 JSON_SPACE = " \t\n\r"
 
 
@@ -94,7 +94,7 @@ def engine_socket(env: dict) -> str:
         pass
     except OSError:
         return ""
-    return "/var/run/docker.sock"
+    return DEFAULT_SOCKET
 
 
 def printed(plugn: str, *calls: tuple) -> list:
@@ -127,12 +127,11 @@ def printed(plugn: str, *calls: tuple) -> list:
 
 def image_id(socket_path: str, image: str) -> str:
     """`GET /images/{name}/json` over the engine's socket: the image's id, or "" when it has none."""
-    path = "".join(chr(byte) if byte in UNRESERVED else f"%{byte:02X}" for byte in image.encode())
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(30)
         sock.connect(socket_path)
-        sock.sendall(f"GET /images/{path}/json HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        sock.sendall(f"GET {API}/images/{path_of(image)}/json HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -155,13 +154,12 @@ def decide(argv: list, env: dict, plugin_dir: str) -> int:
     socket_path = engine_socket(env)
     if not socket_path:
         return UNDECIDED
-    repository, repo, deployed_tag = printed("plugn", ("deployed-app-repository", app),
-                                             ("deployed-app-image-repo", app), ("deployed-app-image-tag", app))
-    found = image_id(socket_path, f"{repository}{repo or 'dokku/' + app}:{deployed_tag or tag or 'latest'}")
+    repository, repo, deployed_tag = printed("plugn", *((name, app) for name in DEPLOYING_IMAGE_TRIGGERS))
+    found = image_id(socket_path, deploying_image(app, tag, repository, repo, deployed_tag))
     if not found:
         return UNDECIDED
     lib_root = env.get("DOKKU_LIB_ROOT", "/var/lib/dokku")
-    with open(os.path.join(lib_root, STATE_DIR, app, "images.json"), "rb") as file:
+    with open(os.path.join(lib_root, STATE_DIR, app, GATE_FILE), "rb") as file:
         records = check_records(loads(file.read().decode("utf-8")))
     return 0 if startable(records.get(found)) else UNDECIDED
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTupl
 
 from dokku_migrations.common.errors import UserError
 from dokku_migrations.common.files import write_atomic
-from dokku_migrations.common.state import RELEASE_STARTED  # written by bin/run, removed once recorded
+from dokku_migrations.common.state import GATE_FILE, RELEASE_STARTED  # the latter written by bin/run
 from dokku_migrations.docker.image import ImageInfo, layered_on
 from dokku_migrations.gate import admit
 
@@ -111,7 +111,7 @@ class Gate:
         self.root = root
 
     def _path(self, app: str) -> Path:
-        return self.root / app / "images.json"
+        return self.root / app / GATE_FILE
 
     def records(self, app: str) -> Dict[str, Record]:
         """Every record, oldest first; {} only when there is no file. Raises Unreadable otherwise."""

@@ -91,7 +91,7 @@ def test_the_image_id_comes_from_the_engine_by_name(tmp_path):
                         + body, asked)
     assert admit.image_id(str(tmp_path / "docker.sock"), "dokku/shop:latest") == "sha256:abc"
     thread.join()
-    assert asked[0].startswith(b"GET /images/dokku/shop:latest/json HTTP/1.0\r\n")
+    assert asked[0].startswith(b"GET /v1.40/images/dokku/shop:latest/json HTTP/1.0\r\n")
 
 
 def test_an_image_the_engine_does_not_have_has_no_id(tmp_path):

@@ -45,6 +45,6 @@ def test_starting_it_loads_neither_typing_nor_the_rest_of_the_plugin():
     code = ("import sys; import dokku_migrations.__main__; "
             "print(sorted(m for m in sys.modules if m == 'typing' or m.startswith('dokku_migrations.')))")
     result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    loaded = ("__main__", "common", "common.errors", "common.paths", "common.rules", "docker", "docker.engine",
-              "docker.headstart", "docker.labels", "docker.probe")
+    loaded = ("__main__", "common", "common.errors", "common.paths", "common.rules", "docker", "docker.address",
+              "docker.engine", "docker.headstart", "docker.labels", "docker.probe")
     assert result.stdout.strip() == str(sorted(f"dokku_migrations.{name}" for name in loaded))
