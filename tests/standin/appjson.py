@@ -6,10 +6,15 @@ dropped; a value of the wrong JSON type is an error); app-json-get-content print
 that struct. A parser of its own, independent of the plugin's reader, so a test can catch that one.
 Standard library only."""
 
-import json
-from typing import Any, List, Optional, Tuple
+from __future__ import annotations
 
-Type = Any  # "string" | "bool" | "int" | ("ptr"|"slice"|"map", Type) | ("struct", fields) | "envvar"
+import json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
+
+    Type = Any  # "string" | "bool" | "int" | ("ptr"|"slice"|"map", Type) | ("struct", fields) | "envvar"
 
 
 def struct(*fields: Tuple[str, Type, bool]) -> tuple:
@@ -172,7 +177,7 @@ class HuJSON:
             return True
         raise self.fail(f"invalid character {self.shown()} {where}")
 
-    def string(self) -> "Str":
+    def string(self) -> Str:
         start, escaped = self.at, False
         self.at += 1
         while True:

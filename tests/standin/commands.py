@@ -2,17 +2,16 @@
 Each docstring names the Dokku source it follows; a Go command's error is printed by
 plugins/common/log.go LogFailWithError (` !     <error>`, exit 1 or the error's own code)."""
 
+from __future__ import annotations
+
 import json
 import os
-import secrets
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import deploy
 from state import (
@@ -31,12 +30,18 @@ from state import (
     property_get,
     property_write,
     read_config,
+    remove_tree,
     root,
+    token_hex,
     verify_app_name,
     verify_app_name_bash,
     warn,
     write_config,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 POSTGRES_IMAGE = os.environ.get("STANDIN_POSTGRES_IMAGE", "dm-postgres:15")
 MARIADB_IMAGE = os.environ.get("STANDIN_MARIADB_IMAGE", "dm-mariadb:10.11")
@@ -103,7 +108,7 @@ def destroy_app(app: str) -> None:
     deploy.docker_cleanup(app)
     info1("Retiring old containers and images")
     go_trigger_or_fail("scheduler-retire", "docker-local", app)
-    shutil.rmtree(root() / app, ignore_errors=True)
+    remove_tree(root() / app)
 
 
 def c_apps_destroy(*args: str) -> None:
@@ -697,16 +702,16 @@ def c_plugin_uninstall(name: str = "") -> None:
     code = plugn("uninstall", name).returncode
     if code:
         sys.exit(code)
-    shutil.rmtree(Path(env("PLUGIN_ENABLED_PATH")) / name, ignore_errors=True)
+    remove_tree(Path(env("PLUGIN_ENABLED_PATH")) / name)
     (Path(env("PLUGIN_ENABLED_PATH")) / name).unlink(missing_ok=True)
-    shutil.rmtree(Path(env("PLUGIN_AVAILABLE_PATH")) / name, ignore_errors=True)
+    remove_tree(Path(env("PLUGIN_AVAILABLE_PATH")) / name)
     info1(f"Plugin {name} uninstalled")
 
 
 # ----- dokku-postgres (a community plugin, emulated) ----------------------------------------------
 def c_postgres_create(service: str) -> None:
     """dokku-postgres create (a community plugin): a `dokku.postgres.<svc>` container, ready to connect."""
-    password = secrets.token_hex(12)
+    password = token_hex(12)
     database = service.replace(".", "_").replace("-", "_")
     directory = lib_root() / "services" / "postgres" / service
     directory.mkdir(parents=True)
@@ -745,7 +750,7 @@ def c_postgres_destroy(service: str, *rest: str) -> None:
 def c_mariadb_create(service: str) -> None:
     """dokku-mariadb create (dokku/dokku-mariadb 1.45.2 functions service_create_container): a
     `dokku.mariadb.<svc>` container with MYSQL_DATABASE=<svc> and the user `mariadb`, ready to connect."""
-    password, root_password = secrets.token_hex(12), secrets.token_hex(12)
+    password, root_password = token_hex(12), token_hex(12)
     directory = lib_root() / "services" / "mariadb" / service
     directory.mkdir(parents=True)
     (directory / "PASSWORD").write_text(password)

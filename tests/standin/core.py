@@ -2,18 +2,19 @@
 """The stand-in's entry points (see README.md): the `dokku` script and every core plugin's trigger
 file. Standard library only."""
 
+from __future__ import annotations
+
 import os
 import signal
-import subprocess
 import sys
-from pathlib import Path
-from typing import List, NoReturn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
-import commands  # noqa: E402
-import deploy  # noqa: E402
 from state import env, fail, warn  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, NoReturn
 
 # `dokku` lines 183-189: commands of core plugins get the --app value put back in front of their
 # arguments; the stand-in's own commands are all core-plugin commands but dokku-postgres's and dokku-mariadb's.
@@ -34,6 +35,7 @@ def act_like_bash() -> None:
 def call(argv: List[str]) -> int:
     """A foreground command, waited for as bash waits: a command that died of SIGINT takes the
     script with it; one that handled it (and exited) lets the script go on with its exit code."""
+    import subprocess
     code = subprocess.call(argv, close_fds=False)
     if code == -signal.SIGINT:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -89,6 +91,8 @@ def strip_leading_flags(argv: List[str]) -> List[str]:
 def dokku(argv: List[str]) -> NoReturn:
     """The `dokku` script: environment, global flags, build capture for git-hook/ps:rebuild/ps:restart
     (line 191), then the command: a core command here, else the community plugins' dispatch."""
+    import commands
+    import deploy
     act_like_bash()
     os.environ.setdefault("DOKKU_PID", str(os.getpid()))
     os.environ.setdefault("DOKKU_NOT_IMPLEMENTED_EXIT", "10")
@@ -121,6 +125,7 @@ def plugin_command(argv: List[str]) -> NoReturn:
     enabled plugin's `commands` in name order: 10 means not mine, any other non-zero code ends Dokku
     with that code, and 0 does not stop the loop (dokku lines 195-226)."""
     namespace, _, sub = argv[0].partition(":")
+    from pathlib import Path
     enabled = Path(env("PLUGIN_ENABLED_PATH"))
     candidates = [enabled / namespace / "subcommands" / "default", enabled / namespace / "subcommands" / argv[0]]
     candidates += [enabled / namespace / "subcommands" / sub] if sub else []

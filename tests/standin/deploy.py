@@ -1,22 +1,21 @@
 """Dokku's deploy path, step by step as its bash does it: build capture, the deploy lock, the build
 from the app's repository, the release (builder-release) and the docker-local scheduler."""
 
+from __future__ import annotations
+
 import fcntl
 import json
 import os
-import secrets
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
 
 import appjson
 import procfile
 from state import (
+    bash_random,
     builds_plugin,
     docker,
     env,
@@ -32,12 +31,18 @@ from state import (
     property_get,
     read_config,
     root,
+    token_hex,
     trigger_exists,
     verbose,
     version,
     warn,
     write_config,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Dict, Iterator, List, Optional, Tuple
 
 DEPRECATED_PRE_DEPLOY = ("Deprecated: please upgrade plugin to use 'pre-release-builder' plugin trigger instead of "
                          "pre-deploy")
@@ -72,6 +77,7 @@ def setup_build_capture(app: str, source: str) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
+    import subprocess
     subprocess.Popen(["tee", "-a", str(log)], stdin=read_end, close_fds=True)
     os.close(read_end)
     os.dup2(write_end, 1)
@@ -142,7 +148,7 @@ def commit(app: str, dockerfile: str) -> Optional[str]:
     current = head(app)
     if current and (commits_dir(app) / current / "Dockerfile").read_text() == dockerfile:
         return None
-    rev = secrets.token_hex(20)
+    rev = token_hex(20)
     directory = commits_dir(app) / rev
     directory.mkdir(parents=True)
     (directory / "Dockerfile").write_text(dockerfile)
@@ -247,6 +253,15 @@ def docker_cleanup(app: str) -> None:
     docker("image", "prune", "--all", "--force", "--filter", f"label=com.dokku.app-name={app}", check=False)
 
 
+def image_build(*args: str, dockerfile: Optional[str] = None) -> subprocess.CompletedProcess:
+    """`docker image build --quiet ARGS` with Docker's classic builder, as the Docker of the test
+    machines builds (`-`: the Dockerfile given on stdin)."""
+    import subprocess
+    return subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *args],
+                          input=dockerfile, capture_output=True, text=True,
+                          env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+
+
 def builder_build(app: str, work_dir: Path) -> int:
     """plugins/builder-dockerfile/builder-build: `docker image build` of the repository with Dokku's
     build labels, tagged dokku/<app>:latest (git:from-image's Dockerfile is `FROM <image>` + a label,
@@ -258,9 +273,7 @@ def builder_build(app: str, work_dir: Path) -> int:
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=dockerfile",
               f"--label=com.dokku.app-name={app}", "--label=dokku"]
-    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
-                             "--tag", image_name(app), str(work_dir)], capture_output=True, text=True,
-                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    result = image_build(*labels, "--tag", image_name(app), str(work_dir))
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         return 1
@@ -279,9 +292,7 @@ def herokuish_build(app: str, work_dir: Path) -> int:
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               "--label=com.dokku.image-stage=build", "--label=com.dokku.builder-type=herokuish",
               f"--label=com.dokku.app-name={app}", "--label=dokku"]
-    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
-                             "--tag", image_name(app), str(work_dir)], capture_output=True, text=True,
-                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    result = image_build(*labels, "--tag", image_name(app), str(work_dir))
     if result.returncode != 0:
         warn("Failure extracting app code")
         sys.stderr.write(result.stderr)
@@ -367,17 +378,16 @@ def herokuish_release(app: str, tag: str) -> int:
     user = read_config(app).get("DOKKU_APP_USER") or "herokuishuser"
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               f"--label=com.dokku.app-name={app}", "--label=com.dokku.image-stage=release", "--label=dokku"]
+    import tempfile
     with tempfile.TemporaryDirectory(prefix=f"dokku-{env('DOKKU_PID')}-builder-release.") as work:
         (Path(work) / "00-global-env.sh").write_text(exports(read_config("--global")))
         (Path(work) / "01-app-env.sh").write_text(exports(read_config(app)))
         for name, dockerfile in (("pre-release", PRE_RELEASE_DOCKERFILE), ("release", RELEASE_DOCKERFILE)):
             (Path(work) / f"builder-{name}.Dockerfile").write_text(dockerfile)
         for name, trigger in (("pre-release", "pre-release-builder"), ("release", "post-release-builder")):
-            result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
-                                     "-f", str(Path(work) / f"builder-{name}.Dockerfile"),
-                                     "--build-arg", f"APP_IMAGE={image}", "--build-arg", f"DOKKU_APP_USER={user}",
-                                     "-t", image, work], capture_output=True, text=True,
-                                    env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+            result = image_build(*labels, "-f", str(Path(work) / f"builder-{name}.Dockerfile"),
+                                 "--build-arg", f"APP_IMAGE={image}", "--build-arg", f"DOKKU_APP_USER={user}",
+                                 "-t", image, work)
             if result.returncode != 0:
                 warn("Failure injecting environment variables")
                 return 1
@@ -400,10 +410,8 @@ def relabel(app: str, image: str) -> bool:
     Dokku's release labels, under the same name."""
     labels = ["--label=org.label-schema.schema-version=1.0", "--label=org.label-schema.vendor=dokku",
               f"--label=com.dokku.app-name={app}", "--label=com.dokku.image-stage=release", "--label=dokku"]
-    result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *labels,
-                             "--build-arg", f"APP_IMAGE={image}", "--tag", image, "-"],
-                            input="ARG APP_IMAGE\nFROM $APP_IMAGE\n", capture_output=True, text=True,
-                            env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    result = image_build(*labels, "--build-arg", f"APP_IMAGE={image}", "--tag", image, "-",
+                         dockerfile="ARG APP_IMAGE\nFROM $APP_IMAGE\n")
     return result.returncode == 0
 
 
@@ -494,7 +502,7 @@ def start_process_container(app: str, image: str, tag: str, kind: str, index: in
     dyno = f"{kind}.{index}"
     args = plugn("docker-args-deploy", app, tag, kind, str(index), capture=True, stdin_text="").stdout
     args += f" --label=com.dokku.process-type={kind} --label=com.dokku.dyno={dyno} --env=DYNO={dyno}"
-    args += f" --name={app}.{dyno}.upcoming-{secrets.randbelow(32768)} --init"
+    args += f" --name={app}.{dyno}.upcoming-{bash_random()} --init"
     args += f" --label=com.dokku.app-name={app} --label=com.dokku.container-type=deploy {env('DOKKU_GLOBAL_RUN_ARGS')} "
     args += plugn("docker-args-process-deploy", app, "dockerfile", tag, kind, str(index), capture=True,
                   stdin_text="").stdout
@@ -557,7 +565,7 @@ def scheduler_run(app: str, env_count: int, rest: List[str]) -> int:
         process_type = "cron"
         policy = os.environ.get("DOKKU_CONCURRENCY_POLICY") or "allow"
         args += f" --label=com.dokku.cron-id={cron_id} --label=com.dokku.concurrency-policy={policy}"
-    dyno = secrets.randbelow(32768)
+    dyno = bash_random()
     args += " " + plugn("docker-args-process-run", app, "dockerfile", tag, capture=True, stdin_text="").stdout
     args += f" -e DYNO={process_type}.{dyno} --name {app}.{process_type}.{dyno}"
     if remove:
@@ -585,6 +593,7 @@ def scheduler_run(app: str, env_count: int, rest: List[str]) -> int:
         return 1
     cid = created.stdout.strip()
     plugn("post-container-create", "app", cid, app, "run")
+    import subprocess
     started = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "container", "start", "--attach", cid],
                              close_fds=False).returncode
     waited = docker("container", "wait", cid, check=False)

@@ -5,8 +5,13 @@ Dokku pins dokku/procfile-util v0.20.8 (contrib/dependencies.json); this follows
 tag at hand: procfile/parse.go ParseProcfile (not strict), commands/show.go Run and commands/main.go
 expandEnv, with Go's os.Expand. Standard library only."""
 
+from __future__ import annotations
+
 import re
-from typing import Callable, Dict, List, Tuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Tuple
 
 WS = "[\t\n\f\r ]"  # RE2's \s
 OLD_COMMAND = re.compile(rf"^([A-Za-z0-9_-]+){WS}*:{WS}*(.+)$")

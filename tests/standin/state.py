@@ -2,16 +2,22 @@
 Dokku's log formats, and the two ways Dokku calls a trigger (bash `plugn trigger`, Go
 `common.CallPlugnTrigger`). Standard library only. See README.md."""
 
+from __future__ import annotations
+
 import json
 import os
 import re
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import IO, Dict, List, NoReturn, Optional, TextIO, Tuple
 
-Version = Tuple[int, int, int]
+# A trigger is a process of its own, dozens of them to a deploy: what a hook does not use is not
+# imported (typing, subprocess, threading, shutil cost more than most hooks' work; see README.md).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import IO, Dict, List, NoReturn, Optional, TextIO, Tuple
+
+    Version = Tuple[int, int, int]
 
 
 def env(name: str) -> str:
@@ -177,6 +183,7 @@ def merged_config(app: str) -> Dict[str, str]:
 # ----- docker -----------------------------------------------------------------------------------
 def docker(*args: str, check: bool = True, env_extra: Optional[Dict[str, str]] = None,
            input_text: Optional[str] = None) -> subprocess.CompletedProcess:
+    import subprocess
     result = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), *args], capture_output=True, text=True,
                             env={**os.environ, **(env_extra or {})}, input=input_text,
                             stdin=None if input_text is not None else subprocess.DEVNULL, close_fds=False)
@@ -194,6 +201,7 @@ def plugn(name: str, *args: str, capture: bool = False,
           stdin_text: Optional[str] = None) -> subprocess.CompletedProcess:
     """`plugn trigger NAME ARGS` from a bash script: stdin, stdout and stderr inherited, unless the
     script captures with `$(…)` or feeds it with `: |` (empty stdin)."""
+    import subprocess
     return subprocess.run(["plugn", "trigger", name, *args], text=True, input=stdin_text,
                           stdout=subprocess.PIPE if capture else None, close_fds=False)
 
@@ -204,6 +212,8 @@ def go_trigger(name: str, *args: str) -> Tuple[int, str]:
     kept; a non-zero exit becomes the error `errors.New(stderr)`. Stdin is not given (no TTY here).
     Before v0.34.0 Go plugins used the deprecated PlugnTrigger (v0.33.8 plugins/common/subprocess.go),
     whose error reads `exit status N`."""
+    import subprocess
+    import threading
     process = subprocess.Popen(["plugn", "trigger", name, *args], stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=False)
     kept: List[bytes] = []
@@ -224,6 +234,7 @@ def go_trigger(name: str, *args: str) -> Tuple[int, str]:
 def go_trigger_quiet(name: str, *args: str) -> Tuple[int, str, str]:
     """plugins/common/plugn.go CallPlugnTrigger without streaming: (exit code, stdout, error), the
     error being the captured stderr (`exit status N` before v0.34.0, as go_trigger)."""
+    import subprocess
     result = subprocess.run(["plugn", "trigger", name, *args], stdin=subprocess.DEVNULL, capture_output=True,
                             text=True, close_fds=False)
     if result.returncode == 0:
@@ -238,6 +249,28 @@ def _copy(source: IO[bytes], target: TextIO, kept: Optional[List[bytes]]) -> Non
             kept.append(chunk)
         target.buffer.write(chunk)
         target.flush()
+
+
+def remove_tree(path: Path) -> None:
+    """`rm -rf`."""
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """`cp -r` into a directory that may exist."""
+    import shutil
+    shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def token_hex(size: int) -> str:
+    """Random hex, as Dokku's `openssl rand -hex` / Go's crypto/rand ids."""
+    return os.urandom(size).hex()
+
+
+def bash_random() -> int:
+    """bash's `$RANDOM`: 0 to 32767."""
+    return int.from_bytes(os.urandom(2), "big") & 0x7FFF
 
 
 def trigger_exists(name: str) -> bool:

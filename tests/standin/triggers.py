@@ -1,22 +1,20 @@
 """The core plugins' triggers the stand-in implements, one function per `plugins/<plugin>/<trigger>`
-file (each a bash shim into core.py). Every docstring names the Dokku source it follows."""
+file (each a small script into core.py). Every docstring names the Dokku source it follows."""
+
+from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 import appjson
 import deploy
 from procfile import ProcfileError
 from state import (
     builds_plugin,
+    copy_tree,
     docker,
     env,
     fail,
@@ -27,6 +25,7 @@ from state import (
     property_get_computed,
     property_write,
     read_config,
+    remove_tree,
     root,
     verify_app_name,
     verify_app_name_bash,
@@ -34,6 +33,10 @@ from state import (
     warn,
     write_config,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional
 
 
 def stdin_text() -> str:
@@ -50,19 +53,19 @@ def data_dir(plugin: str, app: str) -> Path:
 def clone_data(plugin: str, old: str, new: str) -> None:
     """plugins/common/data.go CloneAppData: the old app's data directory copied to the new app."""
     if data_dir(plugin, old).is_dir():
-        shutil.copytree(data_dir(plugin, old), data_dir(plugin, new), dirs_exist_ok=True)
+        copy_tree(data_dir(plugin, old), data_dir(plugin, new))
 
 
 def clone_properties(plugin: str, old: str, new: str) -> None:
     """plugins/common/properties.go PropertyClone."""
     source = lib_root() / "config" / plugin / old
     if source.is_dir():
-        shutil.copytree(source, lib_root() / "config" / plugin / new, dirs_exist_ok=True)
+        copy_tree(source, lib_root() / "config" / plugin / new)
 
 
 def destroy_properties(plugin: str, app: str) -> None:
     """plugins/common/properties.go PropertyDestroy."""
-    shutil.rmtree(lib_root() / "config" / plugin / app, ignore_errors=True)
+    remove_tree(lib_root() / "config" / plugin / app)
 
 
 # ----- apps -------------------------------------------------------------------------------------
@@ -75,7 +78,7 @@ def t_apps_post_create(app: str, *rest: str) -> None:
 
 def t_apps_post_delete(app: str, *rest: str) -> None:
     """plugins/apps/triggers.go TriggerPostDelete: RemoveAppDataDirectory."""
-    shutil.rmtree(data_dir("apps", app), ignore_errors=True)
+    remove_tree(data_dir("apps", app))
 
 
 def t_apps_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
@@ -145,7 +148,7 @@ def t_app_json_core_post_deploy(app: str, *rest: str) -> None:
 
 def t_app_json_post_delete(app: str, *rest: str) -> None:
     """plugins/app-json/triggers.go TriggerPostDelete."""
-    shutil.rmtree(data_dir("app-json", app), ignore_errors=True)
+    remove_tree(data_dir("app-json", app))
     destroy_properties("app-json", app)
 
 
@@ -178,6 +181,7 @@ def extract_from_source(app: str, plugin: str, path: str, name: str) -> Optional
     content = b""
     if created.returncode == 0:
         cid = created.stdout.strip()
+        import subprocess
         copied = subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "container", "cp", "--quiet",
                                  f"{cid}:{path}", "-"], capture_output=True)
         docker("container", "rm", "--force", cid, check=False)
@@ -231,7 +235,7 @@ def t_builds_builds_generate_id(*rest: str) -> None:
     while stamp:
         stamp, remainder = divmod(stamp, 36)
         encoded = digits[remainder] + encoded
-    print(encoded[-8:].rjust(8, "0") + "".join(secrets.choice(digits) for _ in range(6)))
+    print(encoded[-8:].rjust(8, "0") + "".join(digits[byte % 36] for byte in os.urandom(6)))
 
 
 def record_path(app: str, build_id: str) -> Path:
@@ -260,7 +264,7 @@ def t_builds_builds_record_finalize(app: str, build_id: str, exit_code: str, *re
 
 def t_builds_post_delete(app: str, *rest: str) -> None:
     """plugins/builds/triggers.go TriggerPostDelete."""
-    shutil.rmtree(data_dir("builds", app), ignore_errors=True)
+    remove_tree(data_dir("builds", app))
 
 
 def write_record(app: str, record: dict) -> None:
@@ -273,6 +277,7 @@ def write_record(app: str, record: dict) -> None:
 
 
 def now() -> str:
+    from datetime import datetime, timezone
     return datetime.now(timezone.utc).isoformat()
 
 
@@ -355,7 +360,7 @@ t_config_post_app_rename_setup = t_config_post_app_clone_setup
 
 def t_config_post_delete(app: str, *rest: str) -> None:
     """plugins/config/triggers.go TriggerPostDelete: the app's env goes."""
-    shutil.rmtree(lib_root() / "config" / app, ignore_errors=True)
+    remove_tree(lib_root() / "config" / app)
 
 
 # ----- docker-options ---------------------------------------------------------------------------
@@ -383,6 +388,7 @@ def t_docker_options_docker_args_process_deploy(app: str, source_type: str = "",
 def t_docker_options_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
     """plugins/docker-options/triggers.go TriggerPostAppCloneSetup / RenameSetup."""
     if options_file(old).exists():
+        import shutil
         shutil.copy(options_file(old), options_file(new))
 
 
@@ -410,7 +416,7 @@ def t_git_post_app_clone_setup(old: str, new: str, *rest: str) -> None:
     """plugins/git/post-app-clone-setup / post-app-rename-setup: the repository and git properties copied."""
     for name in ("refs", "standin-commits"):
         if (root() / old / name).is_dir():
-            shutil.copytree(root() / old / name, root() / new / name, dirs_exist_ok=True)
+            copy_tree(root() / old / name, root() / new / name)
     clone_properties("git", old, new)
 
 
@@ -544,7 +550,7 @@ def go_rebuild(app: str):
 
 def t_ps_post_delete(app: str, *rest: str) -> None:
     """plugins/ps/triggers.go TriggerPostDelete."""
-    shutil.rmtree(data_dir("ps", app), ignore_errors=True)
+    remove_tree(data_dir("ps", app))
     destroy_properties("ps", app)
 
 
