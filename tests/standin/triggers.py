@@ -9,9 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import appjson
-import deploy
-from procfile import ProcfileError
 from state import (
     builds_plugin,
     copy_tree,
@@ -68,6 +65,10 @@ def destroy_properties(plugin: str, app: str) -> None:
     remove_tree(lib_root() / "config" / plugin / app)
 
 
+# The hooks that build, release, deploy or read app.json and Procfile import deploy, appjson and
+# procfile themselves: the others, most of a deploy's hooks, need none of them.
+
+
 # ----- apps -------------------------------------------------------------------------------------
 def t_apps_post_create(app: str, *rest: str) -> None:
     """plugins/apps/triggers.go TriggerPostCreate (since v0.34.0, when .deploy.lock moved there): the
@@ -95,6 +96,7 @@ def t_app_json_core_post_extract(app: str, work_dir: str = "", *rest: str) -> No
     whose validator fires `app-json-is-valid` (plugins/cron/triggers.go TriggerAppJSONIsValid:
     ReadAppJSON): an app.json Dokku cannot read stops the deploy here. The cron trigger's own
     LogFailWithError streams first; app-json's then prints its trimmed stderr once more."""
+    import appjson
     path = property_get_computed("app-json", app, "appjson-path", "app.json").strip("/") or "app.json"
     copy = extract_from_source(app, "app-json", path, "app.json")
     if copy is None:
@@ -110,6 +112,8 @@ def t_app_json_pre_release_builder(builder: str, app: str, image: str, *rest: st
     """plugins/app-json/triggers.go TriggerPreReleaseBuilder → functions.go executeScript for
     `scripts.dokku.predeploy` (app.json `env` processing is not modelled); getPhaseScript's error is
     only printed (LogExclaim, on stdout), and the task skipped."""
+    import appjson
+    import deploy
     command = ""
     try:
         command = appjson.predeploy(deploy.app_json(app))
@@ -122,6 +126,8 @@ def t_app_json_pre_release_builder(builder: str, app: str, image: str, *rest: st
 def t_app_json_post_release_builder(builder: str, app: str, image: str, *rest: str) -> None:
     """plugins/app-json/triggers.go TriggerPostReleaseBuilder: the Procfile `release` task (getReleaseCommand:
     procfile-get-command APP release 5000, its failure read as no command)."""
+    import deploy
+    from procfile import ProcfileError
     try:
         command = deploy.procfile_command(app, "release")
     except ProcfileError:
@@ -134,6 +140,8 @@ def t_app_json_app_json_get_content(app: str, *rest: str) -> None:
     """plugins/app-json/triggers.go TriggerAppJSONGetContent: `{}` without an app.json (hasAppJSON: a
     `.missing` marker wins over an older copy), else json.Marshal of the AppJSON struct ReadAppJSON
     filled (keys Dokku does not know are gone), without a newline."""
+    import appjson
+    import deploy
     try:
         document = deploy.app_json(app)
     except appjson.AppJSONError as error:
@@ -284,12 +292,14 @@ def now() -> str:
 # ----- common -----------------------------------------------------------------------------------
 def t_common_deploy(app: str, tag: str = "", process_type: str = "", *rest: str) -> None:
     """plugins/common/deploy → plugins/common/functions cmd-deploy (verify_app_name first)."""
+    import deploy
     verify_app_name_bash(app)
     sys.exit(deploy.cmd_deploy(app, tag, process_type))
 
 
 def t_common_release_and_deploy(app: str, tag: str = "", source: str = "deploy", *rest: str) -> None:
     """plugins/common/release-and-deploy → plugins/common/functions release_and_deploy."""
+    import deploy
     sys.exit(deploy.release_and_deploy(app, tag, source))
 
 
@@ -403,12 +413,14 @@ def t_git_post_create(app: str, *rest: str) -> None:
 
 def t_git_receive_app(app: str, rev: str = "", *rest: str) -> None:
     """plugins/git/receive-app: build capture (`git-hook`), then git_receive_app."""
+    import deploy
     deploy.setup_build_capture(app, "git-hook")
     sys.exit(deploy.git_receive_app(app, rev))
 
 
 def t_git_git_has_code(app: str, *rest: str) -> None:
     """plugins/git/git-has-code → fn-git-has-code: the deploy branch has a commit."""
+    import deploy
     sys.exit(0 if deploy.head(app) else 1)
 
 
@@ -495,6 +507,8 @@ def t_ps_core_post_deploy(app: str, *rest: str) -> None:
 def t_ps_procfile_get_command(app: str, process_type: str, port: str = "", *rest: str) -> None:
     """plugins/ps/triggers.go TriggerProcfileGetCommand (the port: common.ToInt, default 5000); a
     procfile-util failure is the trigger's error."""
+    import deploy
+    from procfile import ProcfileError
     try:
         command = deploy.procfile_command(app, process_type, to_int(port, 5000))
     except ProcfileError as error:
@@ -557,6 +571,7 @@ def t_ps_post_delete(app: str, *rest: str) -> None:
 # ----- registry ---------------------------------------------------------------------------------
 def t_registry_post_release_builder(builder: str, app: str, image: str, *rest: str) -> None:
     """plugins/registry/triggers.go TriggerPostReleaseBuilder (the retag and push are not modelled)."""
+    import deploy
     deploy.registry_post_release_builder(app, image)
 
 
@@ -613,12 +628,14 @@ def t_resource_post_delete(app: str, *rest: str) -> None:
 def t_scheduler_docker_local_scheduler_deploy(scheduler: str, app: str, tag: str = "", process_type: str = "",
                                               *rest: str) -> None:
     """plugins/scheduler-docker-local/scheduler-deploy (only for the docker-local scheduler)."""
+    import deploy
     if scheduler == "docker-local":
         deploy.scheduler_deploy(app, tag, process_type)
 
 
 def t_scheduler_docker_local_scheduler_run(scheduler: str, app: str, env_count: str = "0", *rest: str) -> None:
     """plugins/scheduler-docker-local/scheduler-run (only for the docker-local scheduler)."""
+    import deploy
     if scheduler == "docker-local":
         sys.exit(deploy.scheduler_run(app, int(env_count), list(rest)))
 
