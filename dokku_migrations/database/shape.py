@@ -11,6 +11,7 @@ quote depends on the server's settings (PostgreSQL's `standard_conforming_string
 Pure: text in, text out.
 """
 
+import functools
 import re
 from typing import List, Optional, Tuple
 
@@ -19,8 +20,15 @@ from dokku_migrations.database.url import MYSQL, POSTGRES
 LIMIT = 100  # characters of shape shown: enough to recognise a statement, short enough for one line
 HIDDEN = "?"
 MORE = "…"
-_DOLLAR = re.compile(r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
+_DOLLAR = r"\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$"
 _PARAMETER = re.compile(r"\$[0-9]+")
+
+
+@functools.cache
+def _dollars() -> "re.Pattern[str]":
+    """_DOLLAR compiled on first use: its non-ASCII ranges take milliseconds to compile, paid by every
+    release that imports the observer, most of which never shape a statement."""
+    return re.compile(_DOLLAR)
 
 
 def shape(sql: str, kind: str = POSTGRES, limit: int = LIMIT) -> str:
@@ -164,7 +172,7 @@ def _dollar(sql: str, i: int) -> Tuple[str, int]:
     parameter = _PARAMETER.match(sql, i)
     if parameter:
         return parameter.group(0), parameter.end()
-    opening = _DOLLAR.match(sql, i)
+    opening = _dollars().match(sql, i)
     if not opening:
         return "$", i + 1
     closing = sql.find(opening.group(0), opening.end())

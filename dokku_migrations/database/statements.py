@@ -12,6 +12,7 @@ Pure: parsing and splitting a text into statements (what is shown of one is its 
 
 import binascii
 import csv
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class Token:
     text: str
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = r"""
     (?P<space>\s+)
   | (?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))
   | (?P<string>[EeBbXxNn]?'(?:[^']|'')*(?:'|\Z))
@@ -39,7 +40,14 @@ _TOKEN = re.compile(r"""
   | (?P<number>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+)
   | (?P<word>[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*)
   | (?P<punct>::|<=|>=|<>|!=|.)
-""", re.VERBOSE | re.DOTALL)
+"""
+
+
+@functools.cache
+def _tokens() -> "re.Pattern[str]":
+    """_TOKEN compiled on first use: compiling its non-ASCII ranges takes milliseconds, and every
+    release imports this module (through the observer) whether or not it ever reads a statement."""
+    return re.compile(_TOKEN, re.VERBOSE | re.DOTALL)
 
 
 def tokenize(sql: str) -> Iterator[Token]:
@@ -47,7 +55,7 @@ def tokenize(sql: str) -> Iterator[Token]:
     quotes and comments are whole tokens (MySQL's double-quoted strings count as identifiers)."""
     at = 0
     while at < len(sql):
-        match = _TOKEN.match(sql, at)
+        match = _tokens().match(sql, at)
         assert match is not None  # the last alternative matches any character
         if match.lastgroup in ("dollar", "tag"):
             delimiter = match.group("dollar")

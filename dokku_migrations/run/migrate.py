@@ -22,7 +22,6 @@ from dokku_migrations.gate import history as records
 from dokku_migrations.gate import policy as gates
 from dokku_migrations.gate.history import Run
 from dokku_migrations.gate.leftovers import reap
-from dokku_migrations.run import preflight
 from dokku_migrations.run.attempts import run_attempts
 from dokku_migrations.run.manifest import detect, set_command
 from dokku_migrations.run.outcome import Outcome, judge
@@ -43,6 +42,7 @@ from dokku_migrations.run.quiet import Quiet
 from dokku_migrations.run.releasetasks import Task, migration_commands, running_the_same, twice_warning
 from dokku_migrations.run.releasetasks import shown as shown_tasks
 from dokku_migrations.run.runner import Spec
+from dokku_migrations.run.settings import OFF as PREFLIGHT_OFF
 from dokku_migrations.run.settings import Resolved
 
 
@@ -267,7 +267,8 @@ def _run(ctx: Context, request: Request, run: Run, settings: Resolved, image: Im
     if twice:
         output.warn(twice_warning(app, twice))
     log = ctx.history.open_log(run)
-    if request.trigger != records.ROLLBACK and settings.get("preflight") != preflight.OFF:
+    if request.trigger != records.ROLLBACK and settings.get("preflight") != PREFLIGHT_OFF:
+        from dokku_migrations.run import preflight  # a throwaway server and squawk: loaded only when asked for
         try:
             preflight.gate(ctx, app, settings.get("preflight"), image, prepared.kind, plan.command,
                            prepared.spec.args, prepared.values, prepared.database, settings,
@@ -365,7 +366,7 @@ def preview(ctx: Context, request: Request, settings: Resolved, image: ImageInfo
     output.verbose(f"Database: {database.shown} (observed before and after the run)" if isinstance(database, Target)
                    else f"Database: not observed, {database.reason}")
     mode = settings.get("preflight")
-    output.verbose(f"Preflight: {mode}" + ("" if mode == preflight.OFF else
+    output.verbose(f"Preflight: {mode}" + ("" if mode == PREFLIGHT_OFF else
                                            " (first on a copy of the production schema in a throwaway server)"))
     if piped:
         output.verbose(f"Piped:    {', '.join(piped)} (read by the docker client itself: "

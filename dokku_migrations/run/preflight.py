@@ -33,9 +33,8 @@ from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.run.outcome import judge
 from dokku_migrations.run.plan import PHASE, run_args
 from dokku_migrations.run.runner import Result, Spec, run_container
-from dokku_migrations.run.settings import Resolved
+from dokku_migrations.run.settings import BLOCK, OFF, Resolved
 
-OFF, WARN, BLOCK = "off", "warn", "block"
 READY_WAIT_ENV = "DM_PREFLIGHT_DATABASE_WAIT"
 
 

@@ -99,9 +99,12 @@ def parse_image(value: str) -> str:
     return value
 
 
+OFF, WARN, BLOCK = "off", "warn", "block"  # the `preflight` modes (run/preflight.py)
+
+
 def parse_preflight(value: str) -> str:
     lowered = value.strip().lower()
-    if lowered not in ("off", "warn", "block"):
+    if lowered not in (OFF, WARN, BLOCK):
         raise UserError(f"'{value}' is not a pre-flight mode: use off, warn or block")
     return lowered
 

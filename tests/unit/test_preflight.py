@@ -1,5 +1,9 @@
 """Pre-flight's pure parts: what the copy's migration gets, how production is reached, the report."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 from dokku_migrations.database.lint import Finding, parse
 from dokku_migrations.database.locks import Tables
 from dokku_migrations.database.preflight import findings, throwaway_url
@@ -10,6 +14,7 @@ from dokku_migrations.run.preflight import container_args, probe_args, replaced
 
 IMAGE = ImageInfo(ref="dokku/shop:latest", id="sha256:abc", workdir="/app", entrypoint=[], labels={}, env=[],
                   repo_tags=[], stop_signal="")
+REPO = Path(__file__).resolve().parents[2]
 URL = "postgres://postgres:secret@dokku-postgres-db:5432/db?sslmode=require&application_name=shop"
 
 
@@ -74,3 +79,13 @@ def test_the_report_redacts_literals_and_names_each_lock():
 def test_a_mysql_report_counts_the_statements_only():
     assert findings(MYSQL, ["CREATE TABLE t (id int)"], Tables()).lines() == [
         "1 statement sent", "(the lock report and the lint are for PostgreSQL)"]
+
+
+def test_a_release_with_the_pre_flight_off_loads_none_of_it():
+    """The pre-flight's modules (a throwaway server, squawk, the lock rules) cost a release ~10 ms of
+    imports: loaded only when the app asks for a pre-flight."""
+    code = ("import sys, dokku_migrations.entry.triggers, dokku_migrations.run.migrate; "
+            "print(sorted(m for m in ('dokku_migrations.run.preflight', 'dokku_migrations.database.preflight', "
+            "'dokku_migrations.database.lint', 'dokku_migrations.database.locks') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "[]"
