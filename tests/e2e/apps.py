@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
-from .host import docker
+from .host import docker, image_exists
 
 SERVER_JS = """const http = require('http');
 const fs = require('fs');
@@ -46,7 +46,7 @@ def node_base_image(name: str, node_modules: Path) -> str:
     node_id = docker("image", "inspect", "--format", "{{.Id}}", "dm-node:20")
     digest = hashlib.sha256(f"{node_modules}\n{node_id}".encode()).hexdigest()[:12]
     tag = f"{name}:{digest}"
-    if not docker("image", "ls", "-q", tag):
+    if not image_exists(tag):
         with tempfile.TemporaryDirectory() as context:
             shutil.copytree(node_modules, Path(context) / "node_modules", symlinks=True)
             (Path(context) / "Dockerfile").write_text("FROM dm-node:20\nCOPY node_modules /app/node_modules\n")
@@ -81,7 +81,7 @@ class Images:
     def build_files(self, name: str, files: Dict[str, str], dockerfile: str) -> str:
         digest = hashlib.sha256(json.dumps([files, dockerfile, self.base], sort_keys=True).encode()).hexdigest()[:12]
         tag = f"dm-test/{name}:{digest}"
-        if docker("image", "ls", "-q", tag):
+        if image_exists(tag):
             return tag
         with tempfile.TemporaryDirectory() as context:
             for filename, body in files.items():

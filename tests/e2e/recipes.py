@@ -19,7 +19,7 @@ import pytest
 
 from . import tally
 from .apps import SERVER_JS, Images, node_base_image
-from .host import REPO, docker
+from .host import REPO, docker, image_exists
 
 EXAMPLE = REPO / "examples" / "node-pg-migrate"
 TRY_LABEL = "com.dokku.migrations.try"
@@ -437,7 +437,7 @@ def example_image(images: Images) -> str:
     node_id = docker("image", "inspect", "--format", "{{.Id}}", "dm-node:20")
     digest = hashlib.sha256(json.dumps([files, str(node_deps), node_id], sort_keys=True).encode()).hexdigest()[:12]
     tag = f"dm-test/example:{digest}"
-    if docker("image", "ls", "-q", tag):
+    if image_exists(tag):
         return tag
     with tempfile.TemporaryDirectory() as context:
         for name, body in files.items():

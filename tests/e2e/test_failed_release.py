@@ -6,7 +6,7 @@ import pytest
 
 from .apps import FAILING_MIGRATION, create_table
 from .conftest import new_app
-from .host import built_from, docker, http_get
+from .host import built_from, docker, http_get, image_exists
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 GATED = {"start": "node server.js", "migrate": 'test "$ALLOW_MIGRATION" = yes && node-pg-migrate up'}
@@ -112,7 +112,7 @@ def test_a_successful_release_changes_nothing_about_restarts(host, images, app):
     assert result.code == 0, result.output
     assert image_id(f"dokku/{app}:latest") == latest
     assert host.web_containers(app)[0]["Image"] == latest
-    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
+    assert not image_exists(f"dokku/{app}:migrations-failed")
     assert host.dokku("migrations:report", app, "--migrations-latest-image-migrated").stdout == "true\n"
 
 

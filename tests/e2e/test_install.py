@@ -12,7 +12,7 @@ from typing import Callable, Iterator, List, Optional
 
 import pytest
 
-from .host import REPO, Result, docker, plugin_files_only
+from .host import REPO, Result, docker, image_exists, plugin_files_only
 
 PLUGIN = "/var/lib/dokku/plugins/available/migrations"
 VENV = f"{PLUGIN}/.venv"
@@ -81,7 +81,7 @@ def plugin_tarball() -> bytes:
 @pytest.fixture
 def machine(docker_available) -> Iterator[Callable[..., Machine]]:
     for image in ("venv", "pip22", "pip24", "nopip"):
-        if not docker("image", "ls", "--quiet", f"dm-install:{image}"):
+        if not image_exists(f"dm-install:{image}"):
             pytest.fail(f"dm-install:{image} is missing: run the suite through tests/run, "
                         "which runs tests/images/build-install-hosts")
     started: List[Machine] = []

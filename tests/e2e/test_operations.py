@@ -12,7 +12,7 @@ from dokku_migrations.run.settings import KEYS
 
 from .apps import FAILING_MIGRATION, create_table
 from .conftest import built, make_host, new_app, service_of
-from .host import RUN_LABEL, built_from, docker, http_get, psql
+from .host import RUN_LABEL, built_from, docker, http_get, image_exists, psql
 
 WIDGETS = {"1700000000001_widgets.js": create_table("widgets")}
 
@@ -319,14 +319,14 @@ def test_plugin_uninstall_removes_settings_history_and_failed_image_tags(own_hos
     assert own_host.dokku("git:from-image", app, images.node_app("shop", "v1", WIDGETS)).code == 0
     assert own_host.dokku("git:from-image", app, images.node_app("shop", "v2", {
         **WIDGETS, "1700000000002_broken.js": FAILING_MIGRATION})).code != 0
-    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed")
+    assert image_exists(f"dokku/{app}:migrations-failed")
 
     result = own_host.dokku_as_root("plugin:uninstall", "migrations")
 
     assert result.code == 0, result.output
     assert not (own_host.lib_root / "data" / "migrations").exists()
     assert not (own_host.lib_root / "config" / "migrations").exists()
-    assert docker("image", "ls", "-q", f"dokku/{app}:migrations-failed") == ""
+    assert not image_exists(f"dokku/{app}:migrations-failed")
     assert not own_host.plugin_dir.exists() and not (own_host.enabled / "migrations").exists()
     assert own_host.dokku("ps:restart", app).code == 0
 
