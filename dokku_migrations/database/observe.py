@@ -6,15 +6,21 @@ does not answer — the run goes on exactly as without it, and the person at `gi
 what could not be seen. Only an interrupt passes through (the run must stop at once).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from dokku_migrations.common.errors import Interrupted, UserError
-from dokku_migrations.database import activity
-from dokku_migrations.database import schema as schemas
 from dokku_migrations.database.client import Session, Unobservable, client_image, networking, open_session, reap
 from dokku_migrations.database.url import MYSQL, Target, Unsupported
 from dokku_migrations.docker.client import Docker
+
+if TYPE_CHECKING:
+    from dokku_migrations.database import schema as schemas
+
+# `activity` and `schema` (with OpenSSL's hashlib) are imported by the methods that read a database:
+# every release makes an Observer, and an app without a database never needs them.
 
 ASK_SECONDS = 20.0  # a catalog read answers in milliseconds; a database that takes this long is not seen
 POLL_SECONDS = 0.01  # how long a look for the answer about activity may take: the migration's output waits meanwhile
@@ -81,6 +87,7 @@ class Observer:
         """The fingerprint after the run, compared; the session is closed either way."""
         try:
             if self.session is not None and self._before is not None:
+                from dokku_migrations.database import schema as schemas
                 after = self._fingerprint()
                 change = schemas.compare(self._before, after)
                 self.result.after = after.digest
@@ -93,6 +100,7 @@ class Observer:
         return self.result
 
     def _fingerprint(self) -> schemas.Schema:
+        from dokku_migrations.database import schema as schemas
         assert self.session is not None and isinstance(self.target, Target)
         kind = self.target.kind
         found = schemas.parse(self._ask(schemas.first_request(kind)), kind)
@@ -119,6 +127,7 @@ class Observer:
             return
         if self.session.busy:
             return  # the answer to an earlier question comes first; this one is sent once it is in
+        from dokku_migrations.database import activity
         try:
             if not self._addresses:
                 self._addresses = activity.addresses(self.docker.container(self._migration) or {})
@@ -139,6 +148,7 @@ class Observer:
             said, self._unwatched = self._unwatched, ""
             return said
         assert self.session is not None and isinstance(self.target, Target)
+        from dokku_migrations.database import activity
         kind = self.target.kind
         try:
             answer = self.session.poll(POLL_SECONDS, lambda: None)
