@@ -14,19 +14,11 @@ from . import tally
 from .apps import Images
 from .host import HOSTS, REPO, Host, docker, leftover_migration_containers
 
-# Files whose tests wait out timeouts and grace periods (20-80 s each): collected first, so xdist hands
-# them out first and the run does not end on one of them while the other workers have nothing left.
-LONG_WAITS_FIRST = ("test_every_exit.py", "test_faults.py", "test_preflight.py", "test_lock_timeout.py",
-                    "test_rollback.py", "test_schema.py")
-
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-    first = {f"/e2e/{name}": rank for rank, name in enumerate(LONG_WAITS_FIRST)}
-    items.sort(key=lambda item: next((rank for end, rank in first.items() if str(item.fspath).endswith(end)),
-                                     len(first)))  # stable: the rest keep their order
 
 
 @pytest.hookimpl(wrapper=True)
