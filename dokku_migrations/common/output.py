@@ -179,3 +179,15 @@ def indent_chunk(chunk: bytes, at_line_start: bool, indent: bytes = VERBOSE.enco
     if chunk.endswith((b"\n", b"\r")):
         body = body[: -len(indent)]
     return (indent + body) if at_line_start else body
+
+
+def duration(seconds: Optional[float]) -> str:
+    """`45s`, `1m 02s`, `2h 05m`."""
+    if seconds is None:
+        return "an unknown time"
+    whole = max(int(seconds), 0)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"

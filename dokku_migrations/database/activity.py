@@ -19,6 +19,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from dokku_migrations.common.output import duration
 from dokku_migrations.database.shape import shape
 from dokku_migrations.database.url import POSTGRES
 
@@ -206,18 +207,6 @@ def _mysql(connection: Connection) -> str:
     state = _printable(connection.waiting)
     return (f"thread {connection.pid} {command.lower() or 'busy'} for {duration(connection.running)}"
             f"{', ' + state if state else ''}{': ' + connection.statement if connection.statement else ''}")
-
-
-def duration(seconds: Optional[float]) -> str:
-    """`45s`, `1m 02s`, `2h 05m`."""
-    if seconds is None:
-        return "an unknown time"
-    whole = max(int(seconds), 0)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
 def sees_own_address(found: Activity, asker: List[str], kind: str) -> bool:

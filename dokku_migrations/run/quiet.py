@@ -12,6 +12,8 @@ an answer later than ANSWER_SECONDS is not waited for, and the line goes without
 import time
 from typing import Callable, Optional, Protocol
 
+from dokku_migrations.common.output import duration
+
 ANSWER_SECONDS = 5.0  # pg_stat_activity answers in milliseconds; a database this slow is said to be so
 
 
@@ -57,7 +59,6 @@ class Quiet:
             waited = min(ANSWER_SECONDS, self.every)
             if now - self._asked_at < waited:
                 return None
-            from dokku_migrations.database.activity import duration
             said = f"the database did not say within {duration(waited)} what the migration is doing"
         self._asked_at = None
         while self._due <= now:
@@ -67,6 +68,5 @@ class Quiet:
 
 def line(silent: float, elapsed: float, left: Optional[float], said: str) -> str:
     """`(quiet for 30s: 1m 02s elapsed, 28m 58s left before the timeout; PostgreSQL pid 812 running …)`"""
-    from dokku_migrations.database.activity import duration  # with the database's modules: only once it is quiet
     budget = "no timeout" if left is None else f"{duration(left)} left before the timeout"
     return f"(quiet for {duration(silent)}: {duration(elapsed)} elapsed, {budget}{'; ' + said if said else ''})"

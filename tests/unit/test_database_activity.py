@@ -3,11 +3,11 @@ that holds no literal of any statement."""
 
 import pytest
 
+from dokku_migrations.common.output import duration
 from dokku_migrations.database.activity import (
     Activity,
     addresses,
     describe,
-    duration,
     lock_named,
     parse,
     request,
