@@ -53,9 +53,10 @@ def _tokens() -> "re.Pattern[str]":
 def tokenize(sql: str) -> Iterator[Token]:
     """SQL as PostgreSQL and MySQL lex it, closely enough to split it and find its tables: quotes, dollar
     quotes and comments are whole tokens (MySQL's double-quoted strings count as identifiers)."""
+    tokens = _tokens()
     at = 0
     while at < len(sql):
-        match = _tokens().match(sql, at)
+        match = tokens.match(sql, at)
         assert match is not None  # the last alternative matches any character
         if match.lastgroup in ("dollar", "tag"):
             delimiter = match.group("dollar")
