@@ -256,10 +256,8 @@ def docker_cleanup(app: str) -> None:
 def image_build(*args: str, dockerfile: Optional[str] = None) -> subprocess.CompletedProcess:
     """`docker image build --quiet ARGS` with Docker's classic builder, as the Docker of the test
     machines builds (`-`: the Dockerfile given on stdin)."""
-    import subprocess
-    return subprocess.run([os.environ.get("DOCKER_BIN", "docker"), "image", "build", "--quiet", *args],
-                          input=dockerfile, capture_output=True, text=True,
-                          env={**os.environ, "DOCKER_BUILDKIT": "0"}, close_fds=False)
+    return docker("image", "build", "--quiet", *args, check=False, env_extra={"DOCKER_BUILDKIT": "0"},
+                  input_text=dockerfile)
 
 
 def builder_build(app: str, work_dir: Path) -> int:
