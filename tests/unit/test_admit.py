@@ -7,14 +7,13 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 from dokku_migrations.gate import admit
 from dokku_migrations.gate import policy as gates
 
-REPO = Path(__file__).resolve().parents[2]
+from .loading import REPO, loaded
 
 
 # --- loads: json.loads, from the C scanner alone ---------------------------------------------------
@@ -112,12 +111,8 @@ def test_the_triggers_are_read_as_bash_reads_them_failed_or_not(tmp_path, monkey
 
 # --- what it costs --------------------------------------------------------------------------------
 def test_it_loads_no_module_that_would_cost_more_than_pythons_own_start():
-    code = ("import sys; from dokku_migrations.gate import admit; "
-            "print(sorted(m for m in ('json', 're', 'socket', 'subprocess', 'typing', 'pathlib', 'enum') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-S", "-E", "-c", code], capture_output=True, text=True, check=True,
-                            cwd=REPO)
-    assert result.stdout.strip() == "[]"
+    assert loaded("from dokku_migrations.gate import admit",
+                  ("json", "re", "socket", "subprocess", "typing", "pathlib", "enum"), "-S", "-E") == []
 
 
 def test_anything_unexpected_is_left_to_the_full_trigger(tmp_path, monkeypatch):

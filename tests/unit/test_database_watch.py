@@ -1,14 +1,13 @@
 """The observer asked what the migration is doing: the question sent once at a time, a stale answer
 asked again, and why it cannot be told said once — then nothing more is asked."""
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import List, Optional, Tuple
 
 from dokku_migrations.database.client import Unobservable
 from dokku_migrations.database.observe import Observer
 from dokku_migrations.database.url import parse
+
+from .loading import loaded
 
 MIGRATION = {"NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.5"}}}}
 CLIENT = {"NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.9"}}}}
@@ -137,9 +136,5 @@ def test_after_a_lock_timeout_the_next_attempts_container_is_the_one_watched():
 def test_a_release_loads_the_database_reading_modules_only_when_there_is_a_database_to_read():
     """Every release makes an Observer; the modules that read a database (and OpenSSL's hashlib) cost
     ~6 ms of imports that an app without a database never uses."""
-    code = ("import sys, dokku_migrations.entry.triggers, dokku_migrations.run.migrate; "
-            "print(sorted(m for m in ('dokku_migrations.database.activity', 'dokku_migrations.database.schema', "
-            "'hashlib') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=Path(__file__).resolve().parents[2])
-    assert result.stdout.strip() == "[]"
+    assert loaded("import dokku_migrations.entry.triggers, dokku_migrations.run.migrate",
+                  ("dokku_migrations.database.activity", "dokku_migrations.database.schema", "hashlib")) == []

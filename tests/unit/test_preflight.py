@@ -1,9 +1,5 @@
 """Pre-flight's pure parts: what the copy's migration gets, how production is reached, the report."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 from dokku_migrations.database.lint import Finding, parse
 from dokku_migrations.database.locks import Tables
 from dokku_migrations.database.preflight import findings, throwaway_url
@@ -12,9 +8,10 @@ from dokku_migrations.database.url import parse as parse_url
 from dokku_migrations.docker.image import ImageInfo
 from dokku_migrations.run.preflight import container_args, probe_args, replaced
 
+from .loading import loaded
+
 IMAGE = ImageInfo(ref="dokku/shop:latest", id="sha256:abc", workdir="/app", entrypoint=[], labels={}, env=[],
                   repo_tags=[], stop_signal="")
-REPO = Path(__file__).resolve().parents[2]
 URL = "postgres://postgres:secret@dokku-postgres-db:5432/db?sslmode=require&application_name=shop"
 
 
@@ -84,8 +81,6 @@ def test_a_mysql_report_counts_the_statements_only():
 def test_a_release_with_the_pre_flight_off_loads_none_of_it():
     """The pre-flight's modules (a throwaway server, squawk, the lock rules) cost a release ~10 ms of
     imports: loaded only when the app asks for a pre-flight."""
-    code = ("import sys, dokku_migrations.entry.triggers, dokku_migrations.run.migrate; "
-            "print(sorted(m for m in ('dokku_migrations.run.preflight', 'dokku_migrations.database.preflight', "
-            "'dokku_migrations.database.lint', 'dokku_migrations.database.locks') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert result.stdout.strip() == "[]"
+    assert loaded("import dokku_migrations.entry.triggers, dokku_migrations.run.migrate",
+                  ("dokku_migrations.run.preflight", "dokku_migrations.database.preflight",
+                   "dokku_migrations.database.lint", "dokku_migrations.database.locks")) == []
